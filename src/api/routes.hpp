@@ -1,0 +1,33 @@
+// Route registration: one function per resource file. The composition root calls them all.
+#pragma once
+
+#include "config/config.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "auth/auth_service.hpp"
+#include "service/audit_service.hpp"
+#include "service/item_service.hpp"
+#include "service/user_service.hpp"
+#include "storage/sql.hpp"
+
+namespace silo::api {
+
+// What the system routes need to answer /health, /ready and /api/modules.
+struct SystemContext {
+    const Config* config = nullptr;
+    sql::Database* db = nullptr;
+    const http::Server* server = nullptr;  // for the open stream count (may be null in tests)
+};
+
+void add_system_routes(http::Router& router, const SystemContext& ctx);
+void add_item_routes(http::Router& router, ItemService& items);
+// /login, /logout, /api/auth/me, /api/auth/tokens...
+void add_auth_routes(http::Router& router, AuthService& auth, bool auth_enabled);
+// /api/admin/users...
+void add_user_routes(http::Router& router, UserService& users);
+// /api/audit, /api/audit/verify
+void add_audit_routes(http::Router& router, AuditService& audit);
+
+nlohmann::json user_json(const UserRecord& u);
+
+}  // namespace silo::api

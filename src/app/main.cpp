@@ -1,0 +1,279 @@
+// The composition root: parse the command line, load the configuration, open storage, wire
+// services to routes, serve until SIGINT/SIGTERM. Operator subcommands (user, token) share
+// the same configuration and database without starting the server.
+#include "api/routes.hpp"
+#include "auth/auth_service.hpp"
+#include "auth/password.hpp"
+#include "config/config.hpp"
+#include "core/log.hpp"
+#include "core/sha256.hpp"
+#include "domain/part_number.hpp"
+#include "http/server.hpp"
+#include "service/audit_service.hpp"
+#include "service/item_service.hpp"
+#include "service/user_service.hpp"
+#include "storage/sql.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace silo;
+
+namespace {
+
+// Raises the open-file soft limit to the hard limit: every event stream is a socket.
+void raise_fd_limit() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    auto soft = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    bool ok = setrlimit(RLIMIT_NOFILE, &rl) == 0;
+    log::info("open-file limit", {{"soft_before", soft}, {"soft", ok ? rl.rlim_max : soft}, {"hard", rl.rlim_max}});
+}
+
+// A default data folder (schemas/, workflows/) that is missing under the working directory is
+// looked up beside the binary (build/silod -> ../schemas), so the binary runs from anywhere.
+std::string resolve_default_dir(const std::string& configured, const std::string& default_value) {
+    std::error_code ec;
+    if (configured != default_value || fs::is_directory(configured, ec)) return configured;
+    auto exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return configured;
+    auto name = fs::path(default_value).filename();
+    for (auto dir : {exe.parent_path().parent_path() / name, exe.parent_path() / name})
+        if (fs::is_directory(dir, ec)) return dir.string();
+    return configured;
+}
+
+int fail(const std::string& line) {
+    std::cerr << "silod: " << line << std::endl;
+    return 2;
+}
+
+// The first admin: from auth.local.default_admin_* (or SILO_ADMIN_*), idempotent. On a first
+// start with no users and no configured password, a random password is generated and written
+// to <storage.root_dir>/initial-admin-password (mode 0600): never into the log.
+Status ensure_first_admin(const Config& cfg, UserService& users) {
+    std::string password = cfg.auth.default_admin_password;
+    bool generated = false;
+    if (password.empty()) {
+        SILO_TRY(auto n, users.count());
+        if (n > 0) return {};
+        password = secure_random_hex(12);
+        generated = true;
+    }
+    auto made = users.ensure_admin(cfg.auth.default_admin_username, password);
+    if (!made) return Error(made.error().code, "auth.local.default_admin_password: " + made.error().message);
+    if (!*made) return {};
+    nlohmann::json fields = {{"username", cfg.auth.default_admin_username}};
+    if (generated) {
+        auto path = (fs::path(cfg.storage.root_dir) / "initial-admin-password").string();
+        {
+            std::ofstream out(path, std::ios::trunc);
+            out << password << "\n";
+        }
+        fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+        fields["password_file"] = path;
+    }
+    log::info("created the first admin", fields);
+    return {};
+}
+
+struct OperatorArgs {
+    std::string username, role = "viewer", display_name, email, token_name = "cli";
+    int expires_in_days = 0;
+};
+
+std::string read_password_from_stdin() {
+    if (isatty(0)) std::cerr << "password: " << std::flush;
+    std::string pw;
+    std::getline(std::cin, pw);
+    return pw;
+}
+
+// `silod user ...` and `silod token create`: operator commands without HTTP.
+int run_operator_command(CLI::App& app, const OperatorArgs& a, UserService& users, AuthService& auth) {
+    auto report = [](const Error& e) { return fail(e.message); };
+    if (auto* user = app.get_subcommand("user"); user->parsed()) {
+        if (user->get_subcommand("add")->parsed()) {
+            NewUser nu;
+            nu.username = a.username;
+            auto role = parse_role(a.role);
+            if (!role) return fail("role must be one of viewer, editor, admin");
+            nu.role = *role;
+            nu.display_name = a.display_name;
+            nu.email = a.email;
+            nu.password = read_password_from_stdin();
+            auto r = users.create("cli", nu);
+            if (!r) return report(r.error());
+            std::cout << "created user " << r->username << " (" << role_name(r->role) << ")" << std::endl;
+            return 0;
+        }
+        UserPatch patch;
+        if (user->get_subcommand("set-role")->parsed()) {
+            auto role = parse_role(a.role);
+            if (!role) return fail("role must be one of viewer, editor, admin");
+            patch.role = *role;
+        } else if (user->get_subcommand("deactivate")->parsed()) {
+            patch.active = false;
+        } else if (user->get_subcommand("activate")->parsed()) {
+            patch.active = true;
+        } else if (user->get_subcommand("set-password")->parsed()) {
+            patch.password = read_password_from_stdin();
+        }
+        auto r = users.update("cli", a.username, patch);
+        if (!r) return report(r.error());
+        std::cout << "updated user " << r->username << ": role " << role_name(r->role)
+                  << (r->active ? ", active" : ", deactivated") << std::endl;
+        return 0;
+    }
+    std::optional<int> days;
+    if (a.expires_in_days > 0) days = a.expires_in_days;
+    auto t = auth.create_token_for(a.username, a.token_name, days, "cli");
+    if (!t) return report(t.error());
+    std::cout << t->secret << std::endl;
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"silod: CAD part-management server (items, edit sessions, live events)"};
+    std::string config_path;
+    bool print_config = false, print_routes = false, version = false;
+    OperatorArgs op;
+    app.add_option("-c,--config", config_path, "YAML configuration file (optional)");
+    app.add_flag("--print-config", print_config, "print the effective configuration (secrets masked) and exit");
+    app.add_flag("--print-routes", print_routes, "print the route table as JSON and exit");
+    app.add_flag("-V,--version", version, "print the version and exit");
+    auto* user_cmd = app.add_subcommand("user", "manage users without HTTP");
+    user_cmd->require_subcommand(1);
+    auto* add = user_cmd->add_subcommand("add", "create a user (password read from standard input)");
+    add->add_option("username", op.username)->required();
+    add->add_option("--role", op.role, "viewer, editor or admin")->capture_default_str();
+    add->add_option("--display-name", op.display_name);
+    add->add_option("--email", op.email);
+    auto* set_role = user_cmd->add_subcommand("set-role", "change a user's role");
+    set_role->add_option("username", op.username)->required();
+    set_role->add_option("role", op.role)->required();
+    user_cmd->add_subcommand("deactivate", "deactivate a user (tokens and sessions stop at once)")
+        ->add_option("username", op.username)->required();
+    user_cmd->add_subcommand("activate", "re-activate a user")->add_option("username", op.username)->required();
+    user_cmd->add_subcommand("set-password", "set a user's password (read from standard input)")
+        ->add_option("username", op.username)->required();
+    auto* token_cmd = app.add_subcommand("token", "manage API tokens without HTTP");
+    token_cmd->require_subcommand(1);
+    auto* token_create = token_cmd->add_subcommand("create", "create an API token and print it once");
+    token_create->add_option("--user", op.username, "owner of the token")->required();
+    token_create->add_option("--name", op.token_name, "a label for the token")->capture_default_str();
+    token_create->add_option("--expires-in-days", op.expires_in_days, "0: never");
+    CLI11_PARSE(app, argc, argv);
+    bool operator_command = user_cmd->parsed() || token_cmd->parsed();
+
+    if (version) {
+        std::cout << "silod " << SILO_VERSION << std::endl;
+        return 0;
+    }
+    auto cfg_r = load_config(config_path, silo_environment());
+    if (!cfg_r) return fail(cfg_r.error().message);
+    Config cfg = std::move(*cfg_r);
+    cfg.schemas.directory = resolve_default_dir(cfg.schemas.directory, Config{}.schemas.directory);
+    cfg.workflows.directory = resolve_default_dir(cfg.workflows.directory, Config{}.workflows.directory);
+    if (print_config) {
+        std::cout << config_to_json(cfg, true).dump(2) << std::endl;
+        return 0;
+    }
+
+    auto schemas = load_schemas(cfg.schemas.directory);
+    if (!schemas) return fail(schemas.error().message);
+
+    // --print-routes wires the same services against an unused in-memory database.
+    bool serve = !print_routes && !operator_command;
+    if (serve) {
+        log::init();
+        for (const auto& w : cfg.warnings) log::warn(w);
+        raise_fd_limit();
+    } else {
+        log::init(log::Level::warn);
+    }
+    sql::DatabaseOptions dbo;
+    dbo.dialect = cfg.database.driver == "postgres" && !print_routes ? sql::Dialect::postgres : sql::Dialect::sqlite;
+    dbo.sqlite_path = print_routes ? ":memory:" : cfg.database.path;
+    dbo.postgres_url = cfg.database.url;
+    auto db_r = sql::open_database(dbo);
+    if (!db_r) return fail("database: " + db_r.error().message);
+    std::unique_ptr<sql::Database> db = std::move(*db_r);
+    if (!print_routes) {
+        if (auto st = db->migrate(); !st.ok()) return fail("database migration failed: " + st.error().message);
+    }
+
+    PasswordHasher hasher;
+    AuthService auth(*db, hasher);
+    UserService users(*db, hasher);
+    AuditService audit(*db);
+    ItemService items(*db, std::move(*schemas));
+
+    if (operator_command) return run_operator_command(app, op, users, auth);
+
+    if (serve) {
+        std::error_code ec;
+        fs::create_directories(cfg.storage.root_dir, ec);
+        if (ec) return fail("storage.root_dir: cannot create " + cfg.storage.root_dir + ": " + ec.message());
+        if (cfg.auth.enabled) {
+            auto st = ensure_first_admin(cfg, users);
+            if (!st.ok()) return fail(st.error().message);
+        } else {
+            log::warn("authentication is disabled (auth.enabled: false): every request runs as admin");
+        }
+    }
+
+    http::Router router;
+    router.read_only = cfg.server.read_only;
+    if (cfg.auth.enabled) {
+        router.authenticate = [&auth](http::HttpRequest& req) {
+            return auth.authenticate(req.header("authorization"), req.header("cookie"));
+        };
+        router.authorize_write = [&auth](const http::Route&, const http::HttpRequest& req) {
+            return auth.check_csrf(req.principal, req.header("x-csrf-token"));
+        };
+    }
+
+    http::ServerOptions so;
+    so.host = cfg.server.host;
+    so.port = cfg.server.port;
+    so.max_json_bytes = cfg.server.max_json_bytes;
+    so.max_upload_bytes = cfg.server.max_upload_bytes;
+    so.upload_dir = (fs::path(cfg.storage.root_dir) / "tmp").string();
+    so.workers = std::max(8u, 2 * std::thread::hardware_concurrency());
+    http::Server server(so, router);
+
+    api::add_system_routes(router, {&cfg, db.get(), &server});
+    api::add_auth_routes(router, auth, cfg.auth.enabled);
+    api::add_user_routes(router, users);
+    api::add_audit_routes(router, audit);
+    api::add_item_routes(router, items);
+
+    if (print_routes) {
+        std::cout << router.describe().dump(2) << std::endl;
+        return 0;
+    }
+
+    auto port = server.listen();
+    if (!port) return fail(port.error().message);
+    log::info("listening", {{"host", cfg.server.host},
+                            {"port", *port},
+                            {"database", cfg.database.driver},
+                            {"auth", cfg.auth.enabled},
+                            {"pid", static_cast<long>(getpid())}});
+    server.run();
+    db->close();
+    log::info("stopped");
+    return 0;
+}

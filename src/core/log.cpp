@@ -1,0 +1,59 @@
+#include "core/log.hpp"
+
+#include "core/clock.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace silo::log {
+
+namespace {
+spdlog::level::level_enum to_spd(Level l) {
+    switch (l) {
+        case Level::debug: return spdlog::level::debug;
+        case Level::info: return spdlog::level::info;
+        case Level::warn: return spdlog::level::warn;
+        case Level::error: return spdlog::level::err;
+    }
+    return spdlog::level::info;
+}
+const char* name(Level l) {
+    switch (l) {
+        case Level::debug: return "debug";
+        case Level::info: return "info";
+        case Level::warn: return "warn";
+        case Level::error: return "error";
+    }
+    return "info";
+}
+}  // namespace
+
+void init(Level min_level) {
+    auto logger = spdlog::stderr_logger_mt("silod");
+    logger->set_pattern("%v");
+    logger->set_level(to_spd(min_level));
+    logger->flush_on(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+}
+
+void write(Level level, std::string_view msg, const nlohmann::json& fields) {
+    auto logger = spdlog::default_logger_raw();
+    if (!logger->should_log(to_spd(level))) return;
+    nlohmann::json line = nlohmann::json::object();
+    auto now = std::chrono::system_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    std::string ts = format_rfc3339(ms);
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms % 1000));
+    ts.replace(ts.size() - 1, 1, frac);
+    line["ts"] = ts;
+    line["level"] = name(level);
+    line["msg"] = msg;
+    if (fields.is_object())
+        for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
+    logger->log(to_spd(level), "{}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace silo::log

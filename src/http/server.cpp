@@ -1,0 +1,647 @@
+#include "http/server.hpp"
+
+#include "http/beast.hpp"
+
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+
+#include <boost/beast/http/file_body.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <limits>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+namespace silo::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kMaxIgnoredBody = 65536;
+constexpr std::size_t kDrainChunk = 16384;
+constexpr std::size_t kMaxDrain = 64 * 1024 * 1024;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// SSE stream: owns the socket once the event-stream header is written. I/O thread only.
+
+class SseStream final : public StreamSink, public std::enable_shared_from_this<SseStream> {
+public:
+    SseStream(tcp::socket socket, std::size_t queue_limit, std::function<void()> on_end)
+        : socket_(std::move(socket)), limit_(queue_limit), on_end_(std::move(on_end)) {}
+
+    void start() { read_some(); }
+
+    bool send(std::shared_ptr<const std::string> frame) override {
+        if (closed_) return false;
+        if (queue_.size() >= limit_) {
+            close();
+            return false;
+        }
+        queue_.push_back(std::move(frame));
+        if (!writing_) write_next();
+        return true;
+    }
+
+    void close() override {
+        if (closed_) return;
+        closed_ = true;
+        queue_.clear();
+        beast::error_code ec;
+        socket_.shutdown(tcp::socket::shutdown_both, ec);
+        socket_.close(ec);
+        finish();
+    }
+
+    bool closed() const override { return closed_; }
+
+    void on_close(std::function<void()> fn) override {
+        if (finished_) {
+            fn();
+            return;
+        }
+        callbacks_.push_back(std::move(fn));
+    }
+
+private:
+    void read_some() {
+        // A pending read notices the client going away; anything it sends is ignored.
+        socket_.async_read_some(asio::buffer(rbuf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec) {
+                self->close();
+                return;
+            }
+            self->read_some();
+        });
+    }
+
+    void write_next() {
+        if (closed_ || queue_.empty()) {
+            writing_ = false;
+            return;
+        }
+        writing_ = true;
+        auto frame = queue_.front();
+        asio::async_write(socket_, asio::buffer(*frame),
+                          [self = shared_from_this(), frame](beast::error_code ec, std::size_t) {
+                              if (ec) {
+                                  self->close();
+                                  return;
+                              }
+                              if (!self->queue_.empty()) self->queue_.pop_front();
+                              self->write_next();
+                          });
+    }
+
+    void finish() {
+        if (finished_) return;
+        finished_ = true;
+        auto cbs = std::move(callbacks_);
+        for (auto& cb : cbs) cb();
+        if (on_end_) on_end_();
+        on_end_ = nullptr;
+    }
+
+    tcp::socket socket_;
+    std::size_t limit_;
+    std::function<void()> on_end_;
+    std::deque<std::shared_ptr<const std::string>> queue_;
+    std::vector<std::function<void()>> callbacks_;
+    char rbuf_[64];
+    bool writing_ = false;
+    bool closed_ = false;
+    bool finished_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+    class Session;
+
+    Impl(ServerOptions o, const Router& r)
+        : opts(std::move(o)), router(r), acceptor(io), signals(io, SIGINT, SIGTERM),
+          pool(opts.workers == 0 ? 1 : opts.workers) {}
+
+    ServerOptions opts;
+    const Router& router;
+    asio::io_context io{1};
+    tcp::acceptor acceptor;
+    asio::signal_set signals;
+    asio::thread_pool pool;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+    std::vector<std::function<void()>> shutdown_hooks;
+    struct Periodic {
+        explicit Periodic(asio::io_context& io) : timer(io) {}
+        asio::steady_timer timer;
+        std::chrono::milliseconds period{1000};
+        std::function<void()> fn;
+    };
+    std::list<std::shared_ptr<Periodic>> periodics;
+    std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions;
+    std::uint64_t next_session_id = 1;
+    std::size_t inflight = 0;
+    bool shutting_down = false;
+    std::atomic<std::size_t> streams{0};
+    std::unordered_map<std::uint64_t, std::weak_ptr<SseStream>> open_streams;
+    std::uint64_t next_stream_id = 1;
+    std::optional<asio::steady_timer> grace_timer;
+
+    void accept();
+    void arm(const std::shared_ptr<Periodic>& p) {
+        if (shutting_down) return;
+        p->timer.expires_after(p->period);
+        p->timer.async_wait([self = shared_from_this(), p](beast::error_code ec) {
+            if (ec || self->shutting_down) return;
+            p->fn();
+            self->arm(p);
+        });
+    }
+    void begin_shutdown();
+    void maybe_finish();
+};
+
+class Server::Impl::Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(std::shared_ptr<Impl> srv, tcp::socket socket, std::uint64_t id)
+        : srv_(std::move(srv)), stream_(std::move(socket)), id_(id) {
+        beast::error_code ec;
+        auto ep = stream_.socket().remote_endpoint(ec);
+        if (!ec) remote_ = ep.address().to_string();
+    }
+
+    void start() { read_header(); }
+
+    // Closes the connection if it is waiting for a new request (graceful shutdown).
+    void close_if_idle() {
+        if (!idle_) return;
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        stream_.socket().close(ec);
+    }
+
+    std::uint64_t id() const { return id_; }
+
+private:
+    void read_header() {
+        if (srv_->shutting_down) return;
+        idle_ = true;
+        header_parser_.emplace();
+        header_parser_->header_limit(static_cast<std::uint32_t>(srv_->opts.max_header_bytes));
+        // Body limits are decided per route once the header is read.
+        header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+        stream_.expires_after(std::chrono::seconds(srv_->opts.idle_timeout_seconds));
+        bhttp::async_read_header(stream_, buffer_, *header_parser_,
+                                 [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                     self->on_header(ec);
+                                 });
+    }
+
+    void on_header(beast::error_code ec) {
+        idle_ = false;
+        started_ = std::chrono::steady_clock::now();
+        req_ = HttpRequest{};
+        req_.request_id = random_hex(8);
+        req_.remote_addr = remote_;
+        if (ec == bhttp::error::header_limit) {
+            // The parser records the target once the request line is complete: without one,
+            // the request line itself overflowed (414); else the header fields did (431).
+            bool line_too_long = header_parser_->get().target().empty();
+            fail_and_close(line_too_long ? Error(Errc::uri_too_long, "the request line is too long")
+                                         : Error(Errc::headers_too_large, "the request headers are too large"));
+            return;
+        }
+        if (ec) {
+            if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+                ec == asio::error::connection_reset || ec == asio::error::bad_descriptor) {
+                close();
+                return;
+            }
+            // Malformed request syntax: answer 400 once, then close.
+            fail_and_close(bad_request("malformed HTTP request: " + ec.message()));
+            return;
+        }
+        auto& h = header_parser_->get();
+        req_.method = std::string(h.method_string());
+        req_.target = std::string(h.target());
+        for (const auto& f : h) {
+            std::string name(f.name_string());
+            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            auto [it, inserted] = req_.headers.emplace(name, std::string(f.value()));
+            if (!inserted) it->second += ", " + std::string(f.value());
+        }
+        keep_alive_ = h.keep_alive();
+        if (req_.target.size() > srv_->opts.max_request_line) {
+            fail_and_close(Error(Errc::uri_too_long, "the request target is too long"));
+            return;
+        }
+        if (auto req_id = req_.header("x-request-id"); !req_id.empty() && req_id.size() <= 64) {
+            bool ok = true;
+            for (char c : req_id) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+            if (ok) req_.request_id = req_id;
+        }
+        auto target = parse_target(req_.target);
+        if (!target) {
+            fail_and_close(target.error());
+            return;
+        }
+        req_.path = std::move(target->first);
+        req_.query = std::move(target->second);
+
+        match_ = srv_->router.match(req_.method, req_.path);
+        bool has_body = header_parser_->content_length().value_or(0) > 0 || header_parser_->chunked();
+        if (!match_.route) {
+            // Unread bodies make the connection unusable: answer, then close.
+            if (has_body) keep_alive_ = false;
+            respond(Router::reject(match_));
+            return;
+        }
+        std::uint64_t limit = match_.route->body == BodyKind::upload
+                                  ? static_cast<std::uint64_t>(srv_->opts.max_upload_bytes)
+                              : match_.route->body == BodyKind::json
+                                  ? static_cast<std::uint64_t>(srv_->opts.max_json_bytes)
+                                  : kMaxIgnoredBody;
+        if (auto len = header_parser_->content_length(); len && *len > limit) {
+            keep_alive_ = false;
+            respond(HttpResponse::error(Error(Errc::payload_too_large,
+                                              "the request body exceeds the limit of " +
+                                                  std::to_string(limit) + " bytes")));
+            return;
+        }
+        if (!has_body) {
+            dispatch();
+            return;
+        }
+        if (beast::iequals(req_.header("expect"), "100-continue")) {
+            auto msg = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+            asio::async_write(stream_, asio::buffer(*msg),
+                              [self = shared_from_this(), msg, limit](beast::error_code ec, std::size_t) {
+                                  if (ec) return self->close();
+                                  self->read_body(limit);
+                              });
+            return;
+        }
+        read_body(limit);
+    }
+
+    void read_body(std::uint64_t limit) {
+        stream_.expires_after(std::chrono::seconds(srv_->opts.body_timeout_seconds));
+        if (match_.route->body == BodyKind::upload) {
+            std::error_code fec;
+            std::filesystem::create_directories(srv_->opts.upload_dir, fec);
+            upload_path_ = (std::filesystem::path(srv_->opts.upload_dir) / ("upload-" + random_hex(12) + ".part")).string();
+            file_parser_.emplace(std::move(*header_parser_));
+            file_parser_->body_limit(limit);
+            beast::error_code bec;
+            file_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write, bec);
+            if (bec) {
+                log::error("cannot open upload file", {{"path", upload_path_}, {"what", bec.message()}});
+                keep_alive_ = false;
+                respond(HttpResponse::error(internal_error("cannot store the upload")));
+                return;
+            }
+            bhttp::async_read(stream_, buffer_, *file_parser_,
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                  self->file_parser_->get().body().close();
+                                  self->on_body(ec);
+                              });
+        } else {
+            string_parser_.emplace(std::move(*header_parser_));
+            string_parser_->body_limit(limit);
+            bhttp::async_read(stream_, buffer_, *string_parser_,
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                  self->on_body(ec);
+                              });
+        }
+    }
+
+    void on_body(beast::error_code ec) {
+        if (ec == bhttp::error::body_limit) {
+            remove_upload();
+            keep_alive_ = false;
+            respond(HttpResponse::error(Error(Errc::payload_too_large, "the request body exceeds the size limit")));
+            return;
+        }
+        if (ec) {
+            // The client vanished or sent a broken body: nothing was handled.
+            remove_upload();
+            if (ec == bhttp::error::partial_message || ec == asio::error::eof ||
+                ec == beast::error::timeout || ec == asio::error::connection_reset) {
+                close();
+                return;
+            }
+            keep_alive_ = false;
+            respond(HttpResponse::error(bad_request("malformed request body: " + ec.message())));
+            return;
+        }
+        if (string_parser_) {
+            req_.body = std::move(string_parser_->get().body());
+            req_.body_size = static_cast<std::int64_t>(req_.body.size());
+            string_parser_.reset();
+        } else if (file_parser_) {
+            req_.body_file = upload_path_;
+            std::error_code fec;
+            req_.body_size = static_cast<std::int64_t>(std::filesystem::file_size(upload_path_, fec));
+            file_parser_.reset();
+        }
+        dispatch();
+    }
+
+    void dispatch() {
+        ++srv_->inflight;
+        counted_ = true;
+        stream_.expires_never();
+        auto self = shared_from_this();
+        asio::post(srv_->pool, [self] {
+            HttpResponse resp = self->srv_->router.handle(self->match_, self->req_);
+            asio::post(self->srv_->io, [self, resp = std::move(resp)]() mutable {
+                self->respond(std::move(resp));
+            });
+        });
+    }
+
+    void respond(HttpResponse resp) {
+        remove_upload();
+        status_ = resp.status;
+        if (srv_->shutting_down) keep_alive_ = false;
+        if (resp.on_stream && !srv_->shutting_down) {
+            start_stream(std::move(resp));
+            return;
+        }
+        if (resp.on_stream) {
+            resp = HttpResponse::error(Error(Errc::unavailable, "the server is shutting down"));
+            status_ = resp.status;
+        }
+        if (!resp.file_path.empty()) {
+            auto msg = std::make_shared<bhttp::response<bhttp::file_body>>();
+            beast::error_code ec;
+            msg->body().open(resp.file_path.c_str(), beast::file_mode::scan, ec);
+            if (ec) {
+                log::error("cannot open download", {{"path", resp.file_path}, {"what", ec.message()}});
+                resp = HttpResponse::error(internal_error("the stored file cannot be read"));
+                resp.file_path.clear();
+                respond(std::move(resp));
+                return;
+            }
+            fill(*msg, resp);
+            msg->prepare_payload();
+            bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t n) {
+                self->after_write(ec, n);
+            });
+            return;
+        }
+        auto msg = std::make_shared<bhttp::response<bhttp::string_body>>();
+        fill(*msg, resp);
+        msg->body() = std::move(resp.body);
+        msg->prepare_payload();
+        bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t n) {
+            self->after_write(ec, n);
+        });
+    }
+
+    template <class Msg>
+    void fill(Msg& msg, const HttpResponse& resp) {
+        msg.version(11);
+        msg.result(static_cast<unsigned>(resp.status));
+        msg.set(bhttp::field::server, "silod/" SILO_VERSION);
+        if (!resp.content_type.empty()) msg.set(bhttp::field::content_type, resp.content_type);
+        msg.set("X-Request-Id", req_.request_id);
+        for (const auto& [k, v] : resp.headers) msg.insert(k, v);
+        msg.keep_alive(keep_alive_);
+    }
+
+    void start_stream(HttpResponse resp) {
+        std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                           "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
+                           req_.request_id + "\r\n";
+        for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
+        head += "\r\n";
+        auto msg = std::make_shared<std::string>(std::move(head));
+        auto on_stream = std::make_shared<std::function<void(std::shared_ptr<StreamSink>)>>(std::move(resp.on_stream));
+        asio::async_write(stream_, asio::buffer(*msg),
+                          [self = shared_from_this(), msg, on_stream](beast::error_code ec, std::size_t) {
+                              self->log_request(ec ? 499 : 200, 0);
+                              self->finish_request();
+                              if (ec) return self->close();
+                              auto srv = self->srv_;
+                              auto sid = srv->next_stream_id++;
+                              auto sink = std::make_shared<SseStream>(self->stream_.release_socket(), 1u << 30,
+                                                                      [srv, sid] {
+                                                                          srv->open_streams.erase(sid);
+                                                                          srv->streams = srv->open_streams.size();
+                                                                      });
+                              srv->open_streams[sid] = sink;
+                              srv->streams = srv->open_streams.size();
+                              sink->start();
+                              (*on_stream)(sink);
+                          });
+    }
+
+    void after_write(beast::error_code ec, std::size_t bytes) {
+        log_request(ec ? 499 : status_, bytes);
+        finish_request();
+        if (ec) return close();
+        if (!keep_alive_) return linger_close();
+        read_header();
+    }
+
+    void finish_request() {
+        if (counted_) {
+            counted_ = false;
+            --srv_->inflight;
+            srv_->maybe_finish();
+        }
+    }
+
+    void log_request(int status, std::size_t bytes) {
+        auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+        nlohmann::json f = {{"request_id", req_.request_id}, {"method", req_.method},
+                            {"path", req_.path},             {"status", status},
+                            {"ms", std::round(ms * 100) / 100}, {"bytes", bytes},
+                            {"remote", remote_}};
+        if (!req_.principal.username.empty()) f["user"] = req_.principal.username;
+        log::info("request", f);
+    }
+
+    // After answering a request whose body was not read, stop sending and discard what the
+    // client still sends for a moment, so it reads the answer instead of a connection reset.
+    void linger_close() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.expires_after(std::chrono::seconds(2));
+        drain_buf_ = std::make_unique<char[]>(kDrainChunk);
+        drain(0);
+    }
+
+    void drain(std::size_t drained) {
+        stream_.async_read_some(asio::buffer(drain_buf_.get(), kDrainChunk),
+                                [self = shared_from_this(), drained](beast::error_code ec, std::size_t n) {
+                                    if (ec || drained + n > kMaxDrain) return self->close();
+                                    self->drain(drained + n);
+                                });
+    }
+
+    void fail_and_close(const Error& e) {
+        keep_alive_ = false;
+        respond(HttpResponse::error(e));
+    }
+
+    void close() {
+        remove_upload();
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        stream_.socket().close(ec);
+        srv_->sessions.erase(id_);
+    }
+
+    void remove_upload() {
+        if (upload_path_.empty()) return;
+        if (file_parser_) file_parser_->get().body().close();
+        std::error_code ec;
+        std::filesystem::remove(upload_path_, ec);
+        upload_path_.clear();
+    }
+
+    std::shared_ptr<Impl> srv_;
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> string_parser_;
+    std::optional<bhttp::request_parser<bhttp::file_body>> file_parser_;
+    HttpRequest req_;
+    RouteMatch match_;
+    std::string upload_path_;
+    std::unique_ptr<char[]> drain_buf_;
+    std::string remote_;
+    std::uint64_t id_;
+    int status_ = 0;
+    bool keep_alive_ = true;
+    bool idle_ = false;
+    bool counted_ = false;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+void Server::Impl::accept() {
+    acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+            if (ec == asio::error::operation_aborted || self->shutting_down) return;
+            // EMFILE and friends: log, back off briefly, keep serving.
+            log::warn("accept failed", {{"what", ec.message()}});
+            auto t = std::make_shared<asio::steady_timer>(self->io, std::chrono::milliseconds(50));
+            t->async_wait([self, t](beast::error_code) { self->accept(); });
+            return;
+        }
+        if (self->shutting_down) return;
+        auto id = self->next_session_id++;
+        auto s = std::make_shared<Session>(self, std::move(socket), id);
+        self->sessions[id] = s;
+        s->start();
+        self->accept();
+    });
+}
+
+void Server::Impl::begin_shutdown() {
+    if (shutting_down) return;
+    shutting_down = true;
+    log::info("shutting down", {{"inflight", inflight}, {"streams", open_streams.size()}});
+    beast::error_code ec;
+    acceptor.close(ec);
+    signals.cancel(ec);
+    for (auto& p : periodics) p->timer.cancel();
+    for (auto& hook : shutdown_hooks) hook();
+    auto streams_copy = open_streams;
+    for (auto& [id, w] : streams_copy)
+        if (auto s = w.lock()) s->close();
+    auto sessions_copy = sessions;
+    for (auto& [id, w] : sessions_copy)
+        if (auto s = w.lock()) s->close_if_idle();
+    grace_timer.emplace(io, std::chrono::seconds(opts.shutdown_grace_seconds));
+    grace_timer->async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec) return;
+        log::warn("shutdown grace elapsed; stopping with requests in flight", {{"inflight", self->inflight}});
+        self->io.stop();
+    });
+    maybe_finish();
+}
+
+void Server::Impl::maybe_finish() {
+    if (!shutting_down || inflight != 0) return;
+    if (grace_timer) grace_timer->cancel();
+    guard.reset();
+    io.stop();
+}
+
+Server::Server(ServerOptions options, const Router& router)
+    : impl_(std::make_shared<Impl>(std::move(options), router)) {}
+
+Server::~Server() {
+    impl_->pool.join();
+}
+
+Result<std::uint16_t> Server::listen() {
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(impl_->opts.host, ec);
+    if (ec) return bad_request("server.host is not an IP address: " + impl_->opts.host);
+    tcp::endpoint ep(addr, static_cast<unsigned short>(impl_->opts.port));
+    auto& a = impl_->acceptor;
+    a.open(ep.protocol(), ec);
+    if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) a.bind(ep, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error(Errc::unavailable, "cannot listen on " + impl_->opts.host + ":" + std::to_string(impl_->opts.port) + ": " + ec.message());
+    return a.local_endpoint().port();
+}
+
+void Server::run() {
+    auto impl = impl_;
+    impl->guard.emplace(impl->io.get_executor());
+    impl->signals.async_wait([impl](beast::error_code ec, int sig) {
+        if (ec) return;
+        log::info("signal received", {{"signal", sig}});
+        impl->begin_shutdown();
+    });
+    impl->accept();
+    impl->io.run();
+    // Drop whatever is still referenced by pending handlers so sessions release their sockets.
+    impl->sessions.clear();
+    impl->open_streams.clear();
+    impl->pool.join();
+}
+
+void Server::request_shutdown() {
+    auto impl = impl_;
+    asio::post(impl->io, [impl] { impl->begin_shutdown(); });
+}
+
+void Server::on_shutdown(std::function<void()> fn) { impl_->shutdown_hooks.push_back(std::move(fn)); }
+
+void Server::post_io(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+
+void Server::post_work(std::function<void()> fn) { asio::post(impl_->pool, std::move(fn)); }
+
+void Server::every(double seconds, std::function<void()> fn) {
+    auto impl = impl_;
+    auto p = std::make_shared<Impl::Periodic>(impl->io);
+    p->period = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+    p->fn = std::move(fn);
+    asio::post(impl->io, [impl, p] {
+        impl->periodics.push_back(p);
+        impl->arm(p);
+    });
+}
+
+std::size_t Server::open_streams() const { return impl_->streams.load(); }
+
+}  // namespace silo::http

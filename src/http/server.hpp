@@ -1,0 +1,66 @@
+// The HTTP/1.1 server: one I/O thread runs every socket; handlers run on a worker pool (they
+// may block on SQL or hashing). Beast stays behind this pimpl.
+#pragma once
+
+#include "http/router.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace silo::http {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    std::int64_t max_json_bytes = 1048576;
+    std::int64_t max_upload_bytes = 1073741824;
+    std::string upload_dir;          // temporary files of streamed uploads
+    unsigned workers = 8;            // handler threads
+    int idle_timeout_seconds = 60;   // keep-alive idle / header read
+    int body_timeout_seconds = 300;  // reading one request body
+    int shutdown_grace_seconds = 30; // in-flight requests get this long after SIGTERM
+    std::size_t max_request_line = 8192;  // longer targets answer 414
+    std::size_t max_header_bytes = 16384; // larger headers answer 431
+};
+
+class Server {
+public:
+    Server(ServerOptions options, const Router& router);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds and listens; returns the bound port (useful with port 0).
+    Result<std::uint16_t> listen();
+
+    // Runs the I/O loop on the calling thread until a graceful shutdown completes
+    // (SIGINT/SIGTERM or request_shutdown()): the listener closes, open event streams close at
+    // once, in-flight requests finish, then run() returns.
+    void run();
+
+    // Starts a graceful shutdown. Thread-safe.
+    void request_shutdown();
+
+    // Registers fn to run on the I/O thread when shutdown starts (close streams, stop timers).
+    void on_shutdown(std::function<void()> fn);
+
+    // Runs fn on the I/O thread. Thread-safe.
+    void post_io(std::function<void()> fn);
+
+    // Runs fn every `seconds` on the I/O thread until shutdown (heartbeat, sweepers).
+    void every(double seconds, std::function<void()> fn);
+
+    // Runs fn on the worker pool. Thread-safe.
+    void post_work(std::function<void()> fn);
+
+    // Number of currently open event streams.
+    std::size_t open_streams() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace silo::http

@@ -1,0 +1,51 @@
+// Items (API.md §2): create (given or schema-generated part numbers), read, list, update,
+// archive. Every method runs one transaction; thread-safe.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/role.hpp"
+#include "domain/part_number.hpp"
+#include "storage/item_repository.hpp"
+#include "storage/sql.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+
+namespace silo {
+
+struct CreateItemInput {
+    std::optional<std::string> part_number;  // given, or:
+    std::optional<std::string> schema;       // generated from this schema ...
+    std::optional<std::string> category;     // ... and category
+    std::string item_type = "part";
+    std::string description;
+};
+
+struct UpdateItemInput {
+    std::optional<std::string> description;
+    std::optional<std::string> item_type;
+};
+
+class ItemService {
+public:
+    ItemService(sql::Database& db, std::map<std::string, PartNumberSchema> schemas)
+        : db_(db), schemas_(std::move(schemas)) {}
+
+    // 400 on invalid input, 409 when a given part number exists (any case).
+    Result<ItemRecord> create(const Principal& actor, const CreateItemInput& in);
+    // 404 when missing or archived; lookup is case-insensitive.
+    Result<ItemRecord> get(const std::string& part_number);
+    Result<ItemRecord> get_by_id(const std::string& id);
+    Result<ItemPage> list(const std::string& q, std::int64_t limit, std::int64_t offset);
+    Result<ItemRecord> update(const Principal& actor, const std::string& part_number, const UpdateItemInput& in);
+    Status archive(const Principal& actor, const std::string& part_number);
+
+    const std::map<std::string, PartNumberSchema>& schemas() const { return schemas_; }
+
+private:
+    sql::Database& db_;
+    std::map<std::string, PartNumberSchema> schemas_;
+};
+
+}  // namespace silo

@@ -1,0 +1,129 @@
+// SQLite schema, one entry per version. Append new versions at the end; never edit a released
+// one. Each entry runs inside one transaction (no BEGIN/COMMIT here) and may hold several
+// statements. Conventions: timestamps BIGINT ms since the epoch (UTC), booleans INTEGER 0/1,
+// ids UUID text. Keep the PostgreSQL twin (postgres/migrations.cpp) in step.
+#include "storage/sql.hpp"
+
+namespace silo::sql {
+
+namespace {
+
+const std::vector<Migration> kSqliteMigrations = {
+    {1, R"sql(
+CREATE TABLE items (
+    id              TEXT PRIMARY KEY,
+    part_number     TEXT NOT NULL,
+    part_number_key TEXT NOT NULL UNIQUE,  -- lower-case part_number: case-insensitive identity
+    item_type       TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    revision        BIGINT NOT NULL DEFAULT 0,
+    created_at      BIGINT NOT NULL,
+    created_by      TEXT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    archived_at     BIGINT NULL
+);
+-- Listing walks the live items in part_number_key order.
+CREATE INDEX items_live_by_key ON items (part_number_key) WHERE archived_at IS NULL;
+
+CREATE TABLE part_number_sequences (
+    schema_name TEXT NOT NULL,
+    prefix      TEXT NOT NULL,
+    value       BIGINT NOT NULL,
+    PRIMARY KEY (schema_name, prefix)
+);
+)sql"},
+    {2, R"sql(
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL,
+    username_key  TEXT NOT NULL UNIQUE,  -- lower-case username
+    display_name  TEXT NOT NULL,
+    email         TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+    active        INTEGER NOT NULL,
+    auth_source   TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+
+CREATE TABLE api_tokens (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (id),
+    name         TEXT NOT NULL,
+    token_hash   TEXT NOT NULL UNIQUE,  -- SHA-256 hex of the secret
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NULL,
+    last_used_at BIGINT NULL,
+    revoked_at   BIGINT NULL
+);
+CREATE INDEX api_tokens_by_user ON api_tokens (user_id);
+
+CREATE TABLE browser_sessions (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id),
+    token_hash TEXT NOT NULL UNIQUE,  -- SHA-256 hex of the cookie value
+    csrf_token TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX browser_sessions_by_user ON browser_sessions (user_id);
+
+-- Append-only, hash-chained; ids are gap-free (assigned under the append lock).
+CREATE TABLE audit_log (
+    id            BIGINT PRIMARY KEY,
+    at            BIGINT NOT NULL,
+    actor         TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    details       TEXT NOT NULL,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_action ON audit_log (action);
+CREATE INDEX audit_log_by_resource ON audit_log (resource_type, resource_id);
+CREATE INDEX audit_log_by_actor ON audit_log (actor);
+
+-- The newest audit row: a deleted tail shows in /api/audit/verify.
+CREATE TABLE audit_head (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id   BIGINT NOT NULL,
+    last_hash TEXT NOT NULL
+);
+
+-- The durable event log of the SSE hub; ids gap-free under the append lock.
+CREATE TABLE events (
+    id          BIGINT PRIMARY KEY,
+    at          BIGINT NOT NULL,
+    type        TEXT NOT NULL,
+    audience    TEXT NOT NULL,
+    audience_id TEXT NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX events_by_at ON events (at);
+
+CREATE TABLE event_head (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id        BIGINT NOT NULL,
+    pruned_through BIGINT NOT NULL
+);
+
+CREATE TABLE workstations (
+    id              TEXT PRIMARY KEY,
+    user_id         TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    fingerprint     TEXT NOT NULL UNIQUE,
+    created_at      BIGINT NOT NULL,
+    last_seen       BIGINT NULL,
+    disconnected_at BIGINT NULL
+);
+CREATE INDEX workstations_by_user ON workstations (user_id);
+)sql"},
+};
+
+}  // namespace
+
+const std::vector<Migration>& sqlite_migrations() { return kSqliteMigrations; }
+
+}  // namespace silo::sql

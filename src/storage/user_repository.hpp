@@ -1,0 +1,81 @@
+// Users, API tokens and browser sessions (API.md §1). Secrets are never stored: tokens and
+// session ids as SHA-256 hex, passwords as Argon2id strings. Stateless; throws sql::DbError.
+#pragma once
+
+#include "core/clock.hpp"
+#include "core/role.hpp"
+#include "storage/sql.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace silo {
+
+struct UserRecord {
+    std::string id;
+    std::string username;
+    std::string display_name;
+    std::string email;
+    Role role = Role::viewer;
+    bool active = true;
+    std::string auth_source = "local";
+    std::string password_hash;  // Argon2id string; empty for no password login
+    Millis created_at = 0;
+    Millis updated_at = 0;
+};
+
+struct TokenRecord {
+    std::string id;
+    std::string user_id;
+    std::string name;
+    std::string token_hash;
+    Millis created_at = 0;
+    std::optional<Millis> expires_at;
+    std::optional<Millis> last_used_at;
+    std::optional<Millis> revoked_at;
+};
+
+struct BrowserSession {
+    std::string id;
+    std::string user_id;
+    std::string token_hash;
+    std::string csrf_token;
+    Millis created_at = 0;
+    Millis expires_at = 0;
+};
+
+class UserRepository {
+public:
+    // false when the username (case-insensitive) is taken.
+    static bool insert(sql::Tx& tx, const UserRecord& u);
+    static std::optional<UserRecord> find_by_username(sql::Tx& tx, std::string_view username);
+    static std::optional<UserRecord> find_by_id(sql::Tx& tx, std::string_view id);
+    // All users by username; total in the out parameter.
+    static std::vector<UserRecord> list(sql::Tx& tx, std::int64_t limit, std::int64_t offset, std::int64_t& total);
+    static void update(sql::Tx& tx, const UserRecord& u);  // every field but id, username, created_at
+    static std::int64_t count(sql::Tx& tx);
+};
+
+class TokenRepository {
+public:
+    static void insert(sql::Tx& tx, const TokenRecord& t);
+    // The token and its owner for a presented token hash (whatever their state).
+    static std::optional<std::pair<TokenRecord, UserRecord>> find_by_hash(sql::Tx& tx, std::string_view hash);
+    static std::vector<TokenRecord> list_for_user(sql::Tx& tx, std::string_view user_id);
+    static std::optional<TokenRecord> find(sql::Tx& tx, std::string_view id);
+    static bool revoke(sql::Tx& tx, std::string_view id, Millis at);
+    static void touch(sql::Tx& tx, std::string_view id, Millis at);
+};
+
+class BrowserSessionRepository {
+public:
+    static void insert(sql::Tx& tx, const BrowserSession& s);
+    static std::optional<std::pair<BrowserSession, UserRecord>> find_by_hash(sql::Tx& tx, std::string_view hash);
+    static void remove(sql::Tx& tx, std::string_view id);
+    static void remove_expired(sql::Tx& tx, Millis now);
+};
+
+}  // namespace silo
