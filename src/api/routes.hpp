@@ -8,6 +8,8 @@
 #include "service/audit_service.hpp"
 #include "service/item_service.hpp"
 #include "service/user_service.hpp"
+#include "service/workstation_service.hpp"
+#include "events/hub.hpp"
 #include "storage/sql.hpp"
 
 namespace silo::api {
@@ -27,6 +29,20 @@ void add_auth_routes(http::Router& router, AuthService& auth, bool auth_enabled)
 void add_user_routes(http::Router& router, UserService& users);
 // /api/audit, /api/audit/verify
 void add_audit_routes(http::Router& router, AuditService& audit);
+
+// /api/workstations...
+void add_workstation_routes(http::Router& router, WorkstationService& workstations);
+
+struct EventsContext {
+    EventHub* hub = nullptr;
+    ItemService* items = nullptr;
+    WorkstationService* workstations = nullptr;
+    int max_streams_per_user = 1000;  // 0: unlimited
+    // Items a workstation holds edit sessions on (they count as watched). May be empty.
+    std::function<std::vector<std::string>(const std::string& workstation_id)> held_items;
+};
+// GET /api/events
+void add_event_routes(http::Router& router, const EventsContext& ctx);
 
 nlohmann::json user_json(const UserRecord& u);
 

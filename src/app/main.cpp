@@ -5,13 +5,18 @@
 #include "auth/auth_service.hpp"
 #include "auth/password.hpp"
 #include "config/config.hpp"
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/sha256.hpp"
 #include "domain/part_number.hpp"
 #include "http/server.hpp"
 #include "service/audit_service.hpp"
 #include "service/item_service.hpp"
+#include "service/events.hpp"
 #include "service/user_service.hpp"
+#include "service/workstation_service.hpp"
+#include "storage/event_listener.hpp"
+#include "events/hub.hpp"
 #include "storage/sql.hpp"
 
 #include <CLI/CLI.hpp>
@@ -85,6 +90,14 @@ Status ensure_first_admin(const Config& cfg, UserService& users) {
     log::info("created the first admin", fields);
     return {};
 }
+
+// Tells the hub about committed events once it exists (services are built before it).
+struct HubNotifier final : EventNotifier {
+    EventHub* hub = nullptr;
+    void committed() override {
+        if (hub) hub->poke();
+    }
+};
 
 struct OperatorArgs {
     std::string username, role = "viewer", display_name, email, token_name = "cli";
@@ -218,7 +231,9 @@ int main(int argc, char** argv) {
     AuthService auth(*db, hasher);
     UserService users(*db, hasher);
     AuditService audit(*db);
-    ItemService items(*db, std::move(*schemas));
+    HubNotifier notifier;
+    ItemService items(*db, notifier, std::move(*schemas));
+    WorkstationService workstations(*db);
 
     if (operator_command) return run_operator_command(app, op, users, auth);
 
@@ -252,18 +267,66 @@ int main(int argc, char** argv) {
     so.max_upload_bytes = cfg.server.max_upload_bytes;
     so.upload_dir = (fs::path(cfg.storage.root_dir) / "tmp").string();
     so.workers = std::max(8u, 2 * std::thread::hardware_concurrency());
+    so.stream_queue_limit = static_cast<std::size_t>(cfg.events.queue_limit);
     http::Server server(so, router);
+
+    DatabaseEventSource event_source(*db);
+    EventHub::Options ho;
+    ho.queue_limit = static_cast<std::size_t>(cfg.events.queue_limit);
+    ho.post_io = [&server](std::function<void()> fn) { server.post_io(std::move(fn)); };
+    ho.post_work = [&server](std::function<void()> fn) { server.post_work(std::move(fn)); };
+    ho.workstation_connected = [&](const std::string& ws) { server.post_work([&workstations, ws] { workstations.seen({ws}); }); };
+    ho.workstation_disconnected = [&](const std::string& ws) {
+        server.post_work([&workstations, ws] { workstations.disconnected(ws); });
+    };
+    EventHub hub(ho, event_source);
+    if (!print_routes) {
+        try {
+            hub.start();
+        } catch (const std::exception& e) {
+            return fail(std::string("cannot read the event log: ") + e.what());
+        }
+    }
+    notifier.hub = &hub;
+    users.on_deactivated = [&hub](const UserRecord& u) { hub.close_user(u.id); };
+    workstations.on_removed = [&hub](const WorkstationRecord& w) { hub.close_workstation(w.id); };
 
     api::add_system_routes(router, {&cfg, db.get(), &server});
     api::add_auth_routes(router, auth, cfg.auth.enabled);
     api::add_user_routes(router, users);
     api::add_audit_routes(router, audit);
     api::add_item_routes(router, items);
+    api::add_workstation_routes(router, workstations);
+    api::EventsContext ec;
+    ec.hub = &hub;
+    ec.items = &items;
+    ec.workstations = &workstations;
+    ec.max_streams_per_user = cfg.events.max_streams_per_user;
+    api::add_event_routes(router, ec);
 
     if (print_routes) {
         std::cout << router.describe().dump(2) << std::endl;
         return 0;
     }
+
+    // Heartbeats refresh presence; a poll every second backs up local and NOTIFY wake-ups;
+    // events older than the retention window are pruned.
+    server.every(cfg.events.heartbeat_seconds, [&] {
+        auto online = hub.heartbeat();
+        server.post_work([&workstations, online = std::move(online)] { workstations.seen(online); });
+    });
+    server.every(1.0, [&hub] { hub.poke(); });
+    const Millis retention = static_cast<Millis>(cfg.events.retention_hours) * 3600 * 1000;
+    server.every(60.0, [&] {
+        server.post_work([&event_source, retention] {
+            try {
+                if (auto n = event_source.prune(now_millis() - retention)) log::info("pruned old events", {{"count", n}});
+            } catch (const std::exception& e) {
+                log::warn("pruning events failed", {{"what", e.what()}});
+            }
+        });
+    });
+    auto listener = start_event_listener(dbo, [&hub] { hub.poke(); });
 
     auto port = server.listen();
     if (!port) return fail(port.error().message);

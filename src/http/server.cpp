@@ -46,7 +46,8 @@ public:
 
     bool send(std::shared_ptr<const std::string> frame) override {
         if (closed_) return false;
-        if (queue_.size() >= limit_) {
+        if (queue_.size() - head_ >= limit_) {
+            // A reader that cannot keep up is dropped; it reconnects and replays.
             close();
             return false;
         }
@@ -59,6 +60,8 @@ public:
         if (closed_) return;
         closed_ = true;
         queue_.clear();
+        queue_.shrink_to_fit();
+        head_ = 0;
         beast::error_code ec;
         socket_.shutdown(tcp::socket::shutdown_both, ec);
         socket_.close(ec);
@@ -87,22 +90,33 @@ private:
         });
     }
 
+    // Writes every queued frame in one gathered write.
     void write_next() {
-        if (closed_ || queue_.empty()) {
+        if (closed_ || head_ == queue_.size()) {
             writing_ = false;
+            queue_.clear();
+            head_ = 0;
             return;
         }
         writing_ = true;
-        auto frame = queue_.front();
-        asio::async_write(socket_, asio::buffer(*frame),
-                          [self = shared_from_this(), frame](beast::error_code ec, std::size_t) {
-                              if (ec) {
-                                  self->close();
-                                  return;
-                              }
-                              if (!self->queue_.empty()) self->queue_.pop_front();
-                              self->write_next();
-                          });
+        std::size_t end = std::min(queue_.size(), head_ + kMaxGather);
+        std::vector<asio::const_buffer> bufs;
+        bufs.reserve(end - head_);
+        for (std::size_t i = head_; i < end; ++i) bufs.emplace_back(asio::buffer(*queue_[i]));
+        asio::async_write(socket_, bufs, [self = shared_from_this(), end](beast::error_code ec, std::size_t) {
+            if (ec || self->closed_) {
+                self->close();
+                return;
+            }
+            for (std::size_t i = self->head_; i < end; ++i) self->queue_[i].reset();
+            self->head_ = end;
+            if (self->head_ >= kMaxGather && self->head_ * 2 >= self->queue_.size()) {
+                // Compact so a stream that is never fully drained does not grow.
+                self->queue_.erase(self->queue_.begin(), self->queue_.begin() + static_cast<std::ptrdiff_t>(self->head_));
+                self->head_ = 0;
+            }
+            self->write_next();
+        });
     }
 
     void finish() {
@@ -114,12 +128,16 @@ private:
         on_end_ = nullptr;
     }
 
+    static constexpr std::size_t kMaxGather = 64;
+
     tcp::socket socket_;
     std::size_t limit_;
     std::function<void()> on_end_;
-    std::deque<std::shared_ptr<const std::string>> queue_;
+    // Frames waiting to be written: [head_, size()). No allocation while the stream is idle.
+    std::vector<std::shared_ptr<const std::string>> queue_;
+    std::size_t head_ = 0;
     std::vector<std::function<void()>> callbacks_;
-    char rbuf_[64];
+    char rbuf_[16];
     bool writing_ = false;
     bool closed_ = false;
     bool finished_ = false;
@@ -437,7 +455,8 @@ private:
                               if (ec) return self->close();
                               auto srv = self->srv_;
                               auto sid = srv->next_stream_id++;
-                              auto sink = std::make_shared<SseStream>(self->stream_.release_socket(), 1u << 30,
+                              srv->sessions.erase(self->id_);
+                              auto sink = std::make_shared<SseStream>(self->stream_.release_socket(), srv->opts.stream_queue_limit,
                                                                       [srv, sid] {
                                                                           srv->open_streams.erase(sid);
                                                                           srv->streams = srv->open_streams.size();

@@ -23,6 +23,7 @@ struct ServerOptions {
     int shutdown_grace_seconds = 30; // in-flight requests get this long after SIGTERM
     std::size_t max_request_line = 8192;  // longer targets answer 414
     std::size_t max_header_bytes = 16384; // larger headers answer 431
+    std::size_t stream_queue_limit = 1024; // frames queued per event stream before it is closed
 };
 
 class Server {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "core/event.hpp"
 #include "core/role.hpp"
 
 #include <nlohmann/json.hpp>
@@ -38,19 +39,7 @@ struct HttpRequest {
     const std::string& param(const std::string& name) const;
 };
 
-// A stream endpoint handed to the event hub after an SSE response header went out.
-// Implemented by the server; every method is thread-safe.
-class StreamSink {
-public:
-    virtual ~StreamSink() = default;
-    // Queues one ready frame; false (and the stream closes) when its queue is full or closed.
-    virtual bool send(std::shared_ptr<const std::string> frame) = 0;
-    // Closes the stream; the close callback runs once.
-    virtual void close() = 0;
-    virtual bool closed() const = 0;
-    // Runs once when the stream ends for any reason (client gone, close(), shutdown).
-    virtual void on_close(std::function<void()> fn) = 0;
-};
+using silo::StreamSink;
 
 struct HttpResponse {
     int status = 200;

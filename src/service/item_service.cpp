@@ -22,11 +22,12 @@ Status validate_fields(const std::optional<std::string>& description, const std:
 
 Error item_not_found(const std::string& pn) { return not_found("item '" + pn + "' not found"); }
 
-void audit_item(sql::Tx& tx, const Principal& actor, const char* action, const ItemRecord& r, Millis at) {
-    AuditRepository::append(tx,
-                            {actor.username, action, "item", r.id,
-                             {{"part_number", r.part_number}, {"description", r.description}, {"item_type", r.item_type}}},
-                            at);
+// The audit row and the event (to everyone) of one item change.
+void record_item(sql::Tx& tx, const Principal& actor, const char* action, const ItemRecord& r, Millis at) {
+    nlohmann::json details = {{"part_number", r.part_number}, {"description", r.description}, {"item_type", r.item_type}};
+    AuditRepository::append(tx, {actor.username, action, "item", r.id, details}, at);
+    details["item_id"] = r.id;
+    emit(tx, action, Audience::everyone, "", details);
 }
 
 }  // namespace
@@ -52,12 +53,12 @@ Result<ItemRecord> ItemService::create(const Principal& actor, const CreateItemI
     rec.description = in.description;
     rec.created_by = actor.username;
     rec.created_at = rec.updated_at = now_millis();
-    return db_.transact<ItemRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<ItemRecord> {
+    auto created = db_.transact<ItemRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<ItemRecord> {
         if (!schema) {
             rec.part_number = *in.part_number;
             if (!ItemRepository::insert(tx, rec))
                 return conflict("part number '" + rec.part_number + "' already exists");
-            audit_item(tx, actor, "item.created", rec, rec.created_at);
+            record_item(tx, actor, "item.created", rec, rec.created_at);
             return rec;
         }
         for (int i = 0; i < kMaxGenerateAttempts; ++i) {
@@ -65,12 +66,14 @@ Result<ItemRecord> ItemService::create(const Principal& actor, const CreateItemI
             rec.part_number = schema->format(*in.category, seq);
             if (rec.part_number.size() > 64) return bad_request("the generated part number is too long");
             if (ItemRepository::insert(tx, rec)) {
-                audit_item(tx, actor, "item.created", rec, rec.created_at);
+                record_item(tx, actor, "item.created", rec, rec.created_at);
                 return rec;
             }
         }
         return conflict("no free part number in category '" + *in.category + "'");
     });
+    if (created.ok()) events_.committed();
+    return created;
 }
 
 Result<ItemRecord> ItemService::get(const std::string& part_number) {
@@ -101,27 +104,40 @@ Result<ItemRecord> ItemService::update(const Principal& actor, const std::string
                                        const UpdateItemInput& in) {
     SILO_CHECK(validate_fields(in.description, in.item_type));
     if (!valid_part_number(part_number)) return item_not_found(part_number);
-    return db_.transact<ItemRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<ItemRecord> {
+    auto updated = db_.transact<ItemRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<ItemRecord> {
         auto rec = ItemRepository::find_by_part_number(tx, part_number);
         if (!rec) return item_not_found(part_number);
         if (in.description) rec->description = *in.description;
         if (in.item_type) rec->item_type = *in.item_type;
         rec->updated_at = now_millis();
         if (!ItemRepository::update(tx, *rec)) return item_not_found(part_number);
-        audit_item(tx, actor, "item.updated", *rec, rec->updated_at);
+        record_item(tx, actor, "item.updated", *rec, rec->updated_at);
         return std::move(*rec);
     });
+    if (updated.ok()) events_.committed();
+    return updated;
 }
 
 Status ItemService::archive(const Principal& actor, const std::string& part_number) {
     if (!valid_part_number(part_number)) return item_not_found(part_number);
-    return db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+    auto archived = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
         auto rec = ItemRepository::find_by_part_number(tx, part_number);
         if (!rec) return item_not_found(part_number);
         Millis now = now_millis();
         if (!ItemRepository::archive(tx, rec->id, now)) return item_not_found(part_number);
-        audit_item(tx, actor, "item.deleted", *rec, now);
+        record_item(tx, actor, "item.deleted", *rec, now);
         return {};
+    });
+    if (archived.ok()) events_.committed();
+    return archived;
+}
+
+Result<std::vector<std::string>> ItemService::ids_of(const std::vector<std::string>& part_numbers) {
+    return db_.transact<std::vector<std::string>>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<std::vector<std::string>> {
+        std::vector<std::string> ids;
+        for (const auto& pn : part_numbers)
+            if (auto rec = ItemRepository::find_by_part_number(tx, pn)) ids.push_back(rec->id);
+        return ids;
     });
 }
 

@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "core/role.hpp"
 #include "domain/part_number.hpp"
+#include "service/events.hpp"
 #include "storage/item_repository.hpp"
 #include "storage/sql.hpp"
 
@@ -29,8 +30,8 @@ struct UpdateItemInput {
 
 class ItemService {
 public:
-    ItemService(sql::Database& db, std::map<std::string, PartNumberSchema> schemas)
-        : db_(db), schemas_(std::move(schemas)) {}
+    ItemService(sql::Database& db, EventNotifier& events, std::map<std::string, PartNumberSchema> schemas)
+        : db_(db), events_(events), schemas_(std::move(schemas)) {}
 
     // 400 on invalid input, 409 when a given part number exists (any case).
     Result<ItemRecord> create(const Principal& actor, const CreateItemInput& in);
@@ -40,11 +41,14 @@ public:
     Result<ItemPage> list(const std::string& q, std::int64_t limit, std::int64_t offset);
     Result<ItemRecord> update(const Principal& actor, const std::string& part_number, const UpdateItemInput& in);
     Status archive(const Principal& actor, const std::string& part_number);
+    // The ids of the live items among these part numbers (unknown ones are left out).
+    Result<std::vector<std::string>> ids_of(const std::vector<std::string>& part_numbers);
 
     const std::map<std::string, PartNumberSchema>& schemas() const { return schemas_; }
 
 private:
     sql::Database& db_;
+    EventNotifier& events_;
     std::map<std::string, PartNumberSchema> schemas_;
 };
 

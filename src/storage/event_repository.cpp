@@ -15,24 +15,6 @@ constexpr const char* kAfter =
 constexpr const char* kNotify = "SELECT pg_notify('silo_events', $1)";
 }  // namespace
 
-const char* audience_name(Audience a) {
-    switch (a) {
-        case Audience::everyone: return "everyone";
-        case Audience::item: return "item";
-        case Audience::workstation: return "workstation";
-        case Audience::user: return "user";
-    }
-    return "everyone";
-}
-
-std::optional<Audience> parse_audience(const std::string& s) {
-    if (s == "everyone") return Audience::everyone;
-    if (s == "item") return Audience::item;
-    if (s == "workstation") return Audience::workstation;
-    if (s == "user") return Audience::user;
-    return std::nullopt;
-}
-
 std::int64_t EventRepository::append(sql::Tx& tx, EventRecord ev) {
     lock_append_logs(tx);
     auto head = tx.query_one(kHead);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/clock.hpp"
+#include "core/event.hpp"
 #include "storage/sql.hpp"
 
 #include <cstdint>
@@ -14,19 +15,6 @@
 #include <vector>
 
 namespace silo {
-
-enum class Audience { everyone, item, workstation, user };
-const char* audience_name(Audience a);
-std::optional<Audience> parse_audience(const std::string& s);
-
-struct EventRecord {
-    std::int64_t id = 0;
-    Millis at = 0;
-    std::string type;         // "item.created", "edit.session_released", ...
-    Audience audience = Audience::everyone;
-    std::string audience_id;  // item id, workstation id or user id; empty for everyone
-    std::string data;         // one-line JSON payload
-};
 
 inline constexpr const char* kEventChannel = "silo_events";
 

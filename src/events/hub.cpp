@@ -1,0 +1,299 @@
+#include "events/hub.hpp"
+
+#include "core/log.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace silo {
+
+namespace {
+constexpr const char* kSessionAcquired = "edit.session_acquired";
+constexpr const char* kSessionReleased = "edit.session_released";
+}  // namespace
+
+EventHub::EventHub(Options options, EventSource& source) : opts_(std::move(options)), source_(source) {}
+
+void EventHub::start() { delivered_upto_ = source_.last_id(); }
+
+std::string EventHub::frame(const EventRecord& e) {
+    std::string f;
+    f.reserve(e.type.size() + e.data.size() + 40);
+    f += "id: ";
+    f += std::to_string(e.id);
+    f += "\nevent: ";
+    f += e.type;
+    f += "\ndata: ";
+    f += e.data;
+    f += "\n\n";
+    return f;
+}
+
+const std::shared_ptr<const std::string>& EventHub::heartbeat_frame() {
+    static const auto f = std::make_shared<const std::string>("event: heartbeat\ndata: {}\n\n");
+    return f;
+}
+
+const std::shared_ptr<const std::string>& EventHub::reset_frame() {
+    static const auto f =
+        std::make_shared<const std::string>("event: stream.reset\ndata: {\"reason\":\"history_truncated\"}\n\n");
+    return f;
+}
+
+void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
+    if (sink->closed()) return;
+    auto id = next_id_++;
+    Conn& c = conns_[id];
+    c.sink = sink;
+    c.held.insert(sub.held_items.begin(), sub.held_items.end());
+    c.sub = std::move(sub);
+    c.sub.held_items.clear();
+    c.cursor = c.sub.last_event_id.value_or(delivered_upto_);
+    c.replaying = c.sub.last_event_id.has_value();
+    bool first_for_ws = false;
+    {
+        std::lock_guard lk(presence_mu_);
+        ++user_streams_[c.sub.user_id];
+        if (!c.sub.workstation_id.empty()) first_for_ws = ++ws_streams_[c.sub.workstation_id] == 1;
+    }
+    if (first_for_ws && opts_.workstation_connected) opts_.workstation_connected(c.sub.workstation_id);
+    sink->on_close([this, id] { detach(id); });
+    if (c.replaying) {
+        auto from = c.cursor;
+        opts_.post_work([this, id, from] {
+            std::int64_t pruned = 0;
+            try {
+                pruned = source_.pruned_through();
+            } catch (const std::exception& e) {
+                log::error("event replay failed", {{"what", e.what()}});
+            }
+            opts_.post_io([this, id, from, pruned] {
+                auto it = conns_.find(id);
+                if (it == conns_.end()) return;
+                if (from < pruned) {
+                    // History is gone: the client re-syncs over REST, then follows live.
+                    auto sink = it->second.sink;
+                    if (!sink->send(reset_frame())) return;
+                    it->second.cursor = delivered_upto_;
+                    finish_replay(id);
+                    return;
+                }
+                replay_page(id, from);
+            });
+        });
+    }
+}
+
+void EventHub::replay_page(std::uint64_t id, std::int64_t from) {
+    opts_.post_work([this, id, from] {
+        std::vector<EventRecord> page;
+        bool failed = false;
+        try {
+            page = source_.after(from, opts_.page);
+        } catch (const std::exception& e) {
+            log::error("event replay failed", {{"what", e.what()}});
+            failed = true;
+        }
+        opts_.post_io([this, id, page = std::move(page), failed] {
+            auto it = conns_.find(id);
+            if (it == conns_.end()) return;
+            if (failed) {
+                auto sink = it->second.sink;
+                sink->close();
+                return;
+            }
+            for (const auto& e : page) {
+                auto cit = conns_.find(id);
+                if (cit == conns_.end()) return;
+                Conn& c = cit->second;
+                if (e.id <= c.cursor) continue;
+                c.cursor = e.id;
+                if (wants(c, e)) {
+                    auto sink = c.sink;
+                    if (!sink->send(std::make_shared<const std::string>(frame(e)))) return;
+                }
+            }
+            if (static_cast<std::int64_t>(page.size()) == opts_.page)
+                replay_page(id, page.back().id);
+            else
+                finish_replay(id);
+        });
+    });
+}
+
+void EventHub::finish_replay(std::uint64_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    Conn& c = it->second;
+    c.replaying = false;
+    auto pending = std::move(c.pending);
+    c.pending.clear();
+    // The replay read every event committed before the stream was attached; pending holds
+    // every event pumped since: together they leave no gap, and the cursor drops duplicates.
+    auto sink = c.sink;
+    for (auto& [eid, f] : pending) {
+        if (eid <= c.cursor) continue;
+        c.cursor = eid;
+        if (!sink->send(f)) return;  // closed: c is gone
+    }
+}
+
+void EventHub::detach(std::uint64_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    std::string ws = it->second.sub.workstation_id;
+    std::string user = it->second.sub.user_id;
+    conns_.erase(it);
+    bool last_for_ws = false;
+    {
+        std::lock_guard lk(presence_mu_);
+        if (--user_streams_[user] == 0) user_streams_.erase(user);
+        if (!ws.empty() && --ws_streams_[ws] == 0) {
+            ws_streams_.erase(ws);
+            last_for_ws = true;
+        }
+    }
+    if (last_for_ws && opts_.workstation_disconnected) opts_.workstation_disconnected(ws);
+}
+
+void EventHub::poke() {
+    opts_.post_io([this] {
+        if (fetching_) {
+            again_ = true;
+            return;
+        }
+        fetching_ = true;
+        fetch();
+    });
+}
+
+void EventHub::fetch() {
+    auto from = delivered_upto_;
+    opts_.post_work([this, from] {
+        std::vector<EventRecord> page;
+        try {
+            page = source_.after(from, opts_.page);
+        } catch (const std::exception& e) {
+            log::error("reading the event log failed", {{"what", e.what()}});
+        }
+        opts_.post_io([this, page = std::move(page)] {
+            for (const auto& e : page) {
+                if (e.id <= delivered_upto_) continue;
+                auto f = std::make_shared<const std::string>(frame(e));
+                deliver(e, f);
+                delivered_upto_ = e.id;
+            }
+            if (static_cast<std::int64_t>(page.size()) == opts_.page || again_) {
+                again_ = false;
+                fetch();
+            } else {
+                fetching_ = false;
+            }
+        });
+    });
+}
+
+bool EventHub::wants(const Conn& c, const EventRecord& e) const {
+    switch (e.audience) {
+        case Audience::everyone: return true;
+        case Audience::user: return c.sub.user_id == e.audience_id;
+        case Audience::workstation: return !c.sub.workstation_id.empty() && c.sub.workstation_id == e.audience_id;
+        case Audience::item: return c.sub.watch_items.count(e.audience_id) || c.held.count(e.audience_id);
+    }
+    return false;
+}
+
+void EventHub::send_to(std::uint64_t id, Conn& c, std::int64_t event_id,
+                       const std::shared_ptr<const std::string>& f) {
+    if (c.replaying) {
+        if (c.pending.size() >= opts_.queue_limit) {
+            auto sink = c.sink;
+            sink->close();  // reconnects and replays
+            return;
+        }
+        c.pending.emplace_back(event_id, f);
+        return;
+    }
+    if (event_id <= c.cursor) return;
+    c.cursor = event_id;
+    auto sink = c.sink;
+    sink->send(f);  // a full queue closes the stream; on_close detaches it (c is gone then)
+}
+
+void EventHub::deliver(const EventRecord& e, const std::shared_ptr<const std::string>& f) {
+    bool acquired = e.type == kSessionAcquired;
+    bool released = e.type == kSessionReleased;
+    if (acquired) track_holds(e);
+    // Collect first: a send may close a stream, whose on_close erases it from conns_.
+    std::vector<std::uint64_t> targets;
+    targets.reserve(e.audience == Audience::everyone ? conns_.size() : 8);
+    for (auto& [id, c] : conns_)
+        if (wants(c, e)) targets.push_back(id);
+    for (auto id : targets) {
+        auto it = conns_.find(id);
+        if (it != conns_.end()) send_to(id, it->second, e.id, f);
+    }
+    if (released) track_holds(e);
+}
+
+void EventHub::track_holds(const EventRecord& e) {
+    auto data = nlohmann::json::parse(e.data, nullptr, false);
+    if (!data.is_object()) return;
+    auto ws = data.value("workstation_id", std::string());
+    if (ws.empty()) return;
+    bool add = e.type == kSessionAcquired;
+    for (auto& [id, c] : conns_) {
+        if (c.sub.workstation_id != ws) continue;
+        if (add)
+            c.held.insert(e.audience_id);
+        else
+            c.held.erase(e.audience_id);
+    }
+}
+
+std::vector<std::string> EventHub::heartbeat() {
+    std::vector<std::uint64_t> ids;
+    ids.reserve(conns_.size());
+    for (auto& [id, c] : conns_) ids.push_back(id);
+    for (auto id : ids) {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) continue;
+        auto sink = it->second.sink;
+        sink->send(heartbeat_frame());
+    }
+    std::vector<std::string> online;
+    std::lock_guard lk(presence_mu_);
+    online.reserve(ws_streams_.size());
+    for (const auto& [ws, n] : ws_streams_) online.push_back(ws);
+    return online;
+}
+
+void EventHub::close_user(const std::string& user_id) {
+    opts_.post_io([this, user_id] {
+        std::vector<std::shared_ptr<StreamSink>> sinks;
+        for (auto& [id, c] : conns_)
+            if (c.sub.user_id == user_id) sinks.push_back(c.sink);
+        for (auto& s : sinks) s->close();
+    });
+}
+
+void EventHub::close_workstation(const std::string& workstation_id) {
+    opts_.post_io([this, workstation_id] {
+        std::vector<std::shared_ptr<StreamSink>> sinks;
+        for (auto& [id, c] : conns_)
+            if (c.sub.workstation_id == workstation_id) sinks.push_back(c.sink);
+        for (auto& s : sinks) s->close();
+    });
+}
+
+std::size_t EventHub::streams_of_user(const std::string& user_id) const {
+    std::lock_guard lk(presence_mu_);
+    auto it = user_streams_.find(user_id);
+    return it == user_streams_.end() ? 0 : it->second;
+}
+
+bool EventHub::workstation_online(const std::string& workstation_id) const {
+    std::lock_guard lk(presence_mu_);
+    return ws_streams_.count(workstation_id) != 0;
+}
+
+}  // namespace silo

@@ -1,0 +1,43 @@
+// Workstations (API.md §4): register (idempotent on fingerprint), list own, delete own, and
+// presence (last_seen / disconnected_at) fed by the event hub. Thread-safe.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/role.hpp"
+#include "service/events.hpp"
+#include "storage/sql.hpp"
+#include "storage/workstation_repository.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace silo {
+
+class WorkstationService {
+public:
+    explicit WorkstationService(sql::Database& db) : db_(db) {}
+
+    struct Registered {
+        WorkstationRecord workstation;
+        bool created = false;
+    };
+    // 400 bad input; 409 when another user registered that fingerprint.
+    Result<Registered> register_workstation(const Principal& p, const std::string& name, const std::string& fingerprint);
+    Result<std::vector<WorkstationRecord>> list(const Principal& p);
+    // 404 unknown; 403 another user's.
+    Status remove(const Principal& p, const std::string& id);
+    // The caller's own workstation: 400 malformed id, 403 unknown or another user's.
+    Result<WorkstationRecord> owned(const Principal& p, const std::string& id);
+
+    void seen(const std::vector<std::string>& ids);
+    void disconnected(const std::string& id);
+
+    // Runs after a workstation was deleted (close its streams, release its sessions).
+    std::function<void(const WorkstationRecord&)> on_removed;
+
+private:
+    sql::Database& db_;
+};
+
+}  // namespace silo
