@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+
 namespace silo {
 
 namespace {
@@ -176,12 +178,15 @@ void EventHub::fetch() {
             log::error("reading the event log failed", {{"what", e.what()}});
         }
         opts_.post_io([this, page = std::move(page)] {
+            auto t0 = std::chrono::steady_clock::now();
             for (const auto& e : page) {
                 if (e.id <= delivered_upto_) continue;
                 auto f = std::make_shared<const std::string>(frame(e));
                 deliver(e, f);
                 delivered_upto_ = e.id;
             }
+            auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            if (ms > 100) log::info("slow delivery", {{"ms", ms}, {"events", page.size()}, {"streams", conns_.size()}});
             if (static_cast<std::int64_t>(page.size()) == opts_.page || again_) {
                 again_ = false;
                 fetch();

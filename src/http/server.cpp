@@ -42,17 +42,35 @@ public:
     SseStream(tcp::socket socket, std::size_t queue_limit, std::function<void()> on_end)
         : socket_(std::move(socket)), limit_(queue_limit), on_end_(std::move(on_end)) {}
 
-    void start() { read_some(); }
+    void start() {
+        beast::error_code ec;
+        socket_.non_blocking(true, ec);
+        read_some();
+    }
 
     bool send(std::shared_ptr<const std::string> frame) override {
         if (closed_) return false;
+        if (!writing_) {
+            // Idle stream: write straight away (one syscall, no queued operation); only what
+            // the socket does not take now is queued.
+            beast::error_code ec;
+            std::size_t n = socket_.write_some(asio::buffer(*frame), ec);
+            if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+                close();
+                return false;
+            }
+            if (n == frame->size()) return true;
+            offset_ = n;
+            queue_.push_back(std::move(frame));
+            write_next();
+            return true;
+        }
         if (queue_.size() - head_ >= limit_) {
             // A reader that cannot keep up is dropped; it reconnects and replays.
             close();
             return false;
         }
         queue_.push_back(std::move(frame));
-        if (!writing_) write_next();
         return true;
     }
 
@@ -90,7 +108,7 @@ private:
         });
     }
 
-    // Writes every queued frame in one gathered write.
+    // Writes the queued frames (the first from offset_) in one gathered write.
     void write_next() {
         if (closed_ || head_ == queue_.size()) {
             writing_ = false;
@@ -102,7 +120,10 @@ private:
         std::size_t end = std::min(queue_.size(), head_ + kMaxGather);
         std::vector<asio::const_buffer> bufs;
         bufs.reserve(end - head_);
-        for (std::size_t i = head_; i < end; ++i) bufs.emplace_back(asio::buffer(*queue_[i]));
+        for (std::size_t i = head_; i < end; ++i) {
+            const auto& f = *queue_[i];
+            bufs.push_back(i == head_ ? asio::buffer(f.data() + offset_, f.size() - offset_) : asio::buffer(f));
+        }
         asio::async_write(socket_, bufs, [self = shared_from_this(), end](beast::error_code ec, std::size_t) {
             if (ec || self->closed_) {
                 self->close();
@@ -110,6 +131,7 @@ private:
             }
             for (std::size_t i = self->head_; i < end; ++i) self->queue_[i].reset();
             self->head_ = end;
+            self->offset_ = 0;
             if (self->head_ >= kMaxGather && self->head_ * 2 >= self->queue_.size()) {
                 // Compact so a stream that is never fully drained does not grow.
                 self->queue_.erase(self->queue_.begin(), self->queue_.begin() + static_cast<std::ptrdiff_t>(self->head_));
@@ -136,6 +158,7 @@ private:
     // Frames waiting to be written: [head_, size()). No allocation while the stream is idle.
     std::vector<std::shared_ptr<const std::string>> queue_;
     std::size_t head_ = 0;
+    std::size_t offset_ = 0;  // bytes of queue_[head_] already written
     std::vector<std::function<void()>> callbacks_;
     char rbuf_[16];
     bool writing_ = false;
