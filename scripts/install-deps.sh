@@ -22,3 +22,21 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Node.js runs the npm `eventsource` client of the event-stream tests. A machine may already
+# have Node from another package source (which bundles npm): only install what is missing.
+node_missing=()
+command -v node >/dev/null 2>&1 || node_missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || node_missing+=(npm)
+if ((${#node_missing[@]})); then
+  echo "install-deps: installing ${node_missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${node_missing[@]}" >/dev/null
+fi
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -f "$ROOT/tests/node/node_modules/.package-lock.json" ] ||
+   [ "$ROOT/tests/node/package-lock.json" -nt "$ROOT/tests/node/node_modules/.package-lock.json" ]; then
+  npm ci --prefix "$ROOT/tests/node" --no-audit --no-fund --loglevel=error >/dev/null
+fi

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -12,6 +13,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <pqxx/pqxx>
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -248,12 +252,17 @@ int count_fds(pid_t pid) {
 
 namespace {
 pid_t spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-            const std::string& out_path, const std::string& cwd) {
+            const std::string& out_path, const std::string& cwd, const std::string& err_path = "") {
     pid_t pid = fork();
     if (pid != 0) return pid;
     int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
-    dup2(fd, 2);
+    if (err_path.empty()) {
+        dup2(fd, 2);
+    } else {
+        int efd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(efd, 2);
+    }
     int null = ::open("/dev/null", O_RDONLY);
     dup2(null, 0);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
@@ -313,7 +322,11 @@ std::unique_ptr<ServerProcess> ServerProcess::start(const ServerOptions& o) {
         int status;
         if (waitpid(p->pid_, &status, WNOHANG) == p->pid_) {
             p->pid_ = -1;
-            throw std::runtime_error("silod exited during start-up:\n" + read_file(p->log_path_));
+            std::string how = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                                : "signal " + std::to_string(WTERMSIG(status));
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+                how += ": " SILO_BINARY " could not be executed (being rebuilt?)";
+            throw std::runtime_error("silod exited during start-up (" + how + "):\n" + read_file(p->log_path_));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -400,6 +413,365 @@ CommandResult run_silod(const std::vector<std::string>& args, const std::map<std
     std::error_code ec;
     fs::remove_all(dir, ec);
     return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server-Sent Events
+
+json SseEvent::js() const { return json::parse(data, nullptr, false); }
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+int ms_until(Clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 60'000));
+}
+
+// Waits until fd is readable (or hung up) before deadline.
+bool wait_readable(int fd, Clock::time_point deadline) {
+    while (true) {
+        pollfd p{fd, POLLIN, 0};
+        int n = ::poll(&p, 1, ms_until(deadline));
+        if (n > 0) return true;
+        if (n == 0) return false;
+        if (errno != EINTR) return false;
+    }
+}
+
+// One non-blocking read after fd was readable: >0 bytes, 0 EOF, -1 reset / error, -2 nothing yet.
+ssize_t read_once(int fd, std::string& into) {
+    char tmp[65536];
+    ssize_t n = ::recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n > 0) {
+        into.append(tmp, static_cast<size_t>(n));
+        return n;
+    }
+    if (n == 0) return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return -2;
+    return -1;
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+}  // namespace
+
+SseClient::SseClient(int port, const std::string& target, std::map<std::string, std::string> headers,
+                     std::chrono::milliseconds handshake_timeout) {
+    auto deadline = Clock::now() + handshake_timeout;
+    fd_ = connect_local(port, handshake_timeout);
+    if (fd_ < 0) return;
+    std::string msg = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    bool has_accept = false;
+    for (const auto& [k, v] : headers) has_accept = has_accept || lower(k) == "accept";
+    if (!has_accept) msg += "Accept: text/event-stream\r\n";
+    for (const auto& [k, v] : headers) msg += k + ": " + v + "\r\n";
+    msg += "\r\n";
+    send_all(fd_, msg);  // a server may answer (414) before taking it all: read the answer anyway
+
+    // The response head.
+    std::string buf;
+    size_t head_end;
+    while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
+        if (!wait_readable(fd_, deadline)) return;  // status 0: no answer in time
+        ssize_t n = read_once(fd_, buf);
+        if (n == 0 || n == -1) {
+            eof_ = true;
+            reset_ = n == -1;
+            return;
+        }
+    }
+    bytes_ = buf.size();
+    std::istringstream head(buf.substr(0, head_end));
+    std::string line;
+    std::getline(head, line);
+    if (line.size() >= 12) status_ = std::atoi(line.c_str() + 9);
+    while (std::getline(head, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(value.begin());
+        headers_[lower(line.substr(0, colon))] = value;
+    }
+    buf.erase(0, head_end + 4);
+    chunked_ = lower(header("transfer-encoding")).find("chunked") != std::string::npos;
+    raw_ = std::move(buf);
+
+    if (status_ != 200) {
+        // Read the error body to its end (Content-Length, chunked or until close), bounded.
+        auto cl = headers_.find("content-length");
+        auto complete = [&] {
+            if (cl != headers_.end()) return raw_.size() >= std::stoull(cl->second);
+            if (chunked_) {
+                decode();
+                return chunks_done_;
+            }
+            return false;
+        };
+        while (!complete() && !eof_ && wait_readable(fd_, deadline)) {
+            ssize_t n = read_once(fd_, raw_);
+            if (n == 0 || n == -1) eof_ = true;
+        }
+        if (chunked_) {
+            decode();
+            error_body_ = body_;
+        } else {
+            error_body_ =
+                cl != headers_.end() ? raw_.substr(0, std::min<size_t>(raw_.size(), std::stoull(cl->second))) : raw_;
+        }
+        raw_.clear();
+        body_.clear();
+        return;
+    }
+    decode();
+}
+
+SseClient::~SseClient() { close(); }
+
+void SseClient::close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+std::string SseClient::header(const std::string& name) const {
+    auto it = headers_.find(lower(name));
+    return it == headers_.end() ? "" : it->second;
+}
+
+bool SseClient::read_some(Clock::time_point deadline) {
+    if (fd_ < 0 || eof_) return false;
+    if (!wait_readable(fd_, deadline)) return false;
+    ssize_t n = read_once(fd_, raw_);
+    if (n > 0) bytes_ += static_cast<size_t>(n);
+    if (n == 0 || n == -1) {
+        eof_ = true;
+        reset_ = n == -1;
+    }
+    decode();
+    return n > 0 || n == -2;
+}
+
+// One line of body_ (without its end: CRLF, LF or CR); false when no whole line is there yet.
+bool SseClient::take_line(std::string& line) {
+    size_t i = body_.find_first_of("\r\n");
+    if (i == std::string::npos) return false;
+    size_t next = i + 1;
+    if (body_[i] == '\r') {
+        if (i + 1 == body_.size() && !eof_) return false;  // maybe a CRLF split across reads
+        if (i + 1 < body_.size() && body_[i + 1] == '\n') next = i + 2;
+    }
+    line = body_.substr(0, i);
+    body_.erase(0, next);
+    return true;
+}
+
+void SseClient::decode() {
+    if (chunked_) {
+        while (!chunks_done_) {
+            size_t eol = raw_.find("\r\n");
+            if (eol == std::string::npos) break;
+            size_t size = std::strtoull(raw_.substr(0, eol).c_str(), nullptr, 16);
+            if (size == 0) {  // the last chunk: the response (and so the stream) ended
+                chunks_done_ = true;
+                eof_ = true;
+                raw_.clear();
+                break;
+            }
+            if (raw_.size() < eol + 2 + size + 2) break;
+            body_.append(raw_, eol + 2, size);
+            raw_.erase(0, eol + 2 + size + 2);
+        }
+    } else {
+        body_ += raw_;
+        raw_.clear();
+    }
+    if (status_ != 200) return;
+    std::string line;
+    while (take_line(line)) {
+        if (line.empty()) {
+            if (cur_any_) {
+                std::string data;
+                for (size_t i = 0; i < cur_data_.size(); ++i) data += (i ? "\n" : "") + cur_data_[i];
+                cur_.data = std::move(data);
+                cur_.raw += "\n";
+                if (cur_.event == "heartbeat") ++heartbeats_;
+                frames_.push_back(std::move(cur_));
+            }
+            cur_ = SseEvent{};
+            cur_data_.clear();
+            cur_any_ = false;
+            continue;
+        }
+        cur_.raw += line + "\n";
+        if (line[0] == ':') continue;  // a comment
+        auto colon = line.find(':');
+        std::string name = line.substr(0, colon);
+        std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+        if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+        if (name == "data") {
+            cur_data_.push_back(value);
+            cur_any_ = true;
+        } else if (name == "event") {
+            cur_.event = value;
+            cur_any_ = true;
+        } else if (name == "id") {
+            cur_.has_id_line = true;
+            std::int64_t v = 0;
+            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+            if (ec == std::errc() && p == value.data() + value.size() && !value.empty()) cur_.id = v;
+            cur_any_ = true;
+        }
+        // retry: and unknown fields are ignored, as the SSE rules say.
+    }
+}
+
+std::optional<SseEvent> SseClient::next(std::chrono::milliseconds timeout, bool skip_heartbeats) {
+    auto deadline = Clock::now() + timeout;
+    while (true) {
+        while (frames_pos_ < frames_.size()) {
+            SseEvent e = std::move(frames_[frames_pos_++]);
+            if (frames_pos_ == frames_.size()) {
+                frames_.clear();
+                frames_pos_ = 0;
+            }
+            if (skip_heartbeats && e.event == "heartbeat") continue;
+            return e;
+        }
+        if (eof_ || fd_ < 0) return std::nullopt;
+        if (Clock::now() >= deadline) return std::nullopt;
+        if (!read_some(deadline) && frames_pos_ >= frames_.size()) {
+            if (eof_ || Clock::now() >= deadline) return std::nullopt;
+        }
+    }
+}
+
+std::vector<SseEvent> SseClient::collect(std::chrono::milliseconds window, bool skip_heartbeats) {
+    std::vector<SseEvent> out;
+    auto deadline = Clock::now() + window;
+    while (true) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) {
+            // Whatever is parsed already still counts.
+            while (auto e = next(std::chrono::milliseconds(0), skip_heartbeats)) out.push_back(std::move(*e));
+            break;
+        }
+        auto e = next(left, skip_heartbeats);
+        if (!e) {
+            if (eof_ || fd_ < 0) break;
+            continue;
+        }
+        out.push_back(std::move(*e));
+    }
+    return out;
+}
+
+bool SseClient::closed_by_server(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!eof_ && fd_ >= 0 && Clock::now() < deadline) read_some(deadline);
+    return eof_;
+}
+
+int open_stalled_stream(int port, const std::string& target, const std::map<std::string, std::string>& headers,
+                        int rcvbuf) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    // Before connect, so that the advertised window stays small.
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    std::string msg = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+    for (const auto& [k, v] : headers) msg += k + ": " + v + "\r\n";
+    msg += "\r\n";
+    if (!send_all(fd, msg)) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+DrainResult drain_until_closed(int fd, std::chrono::milliseconds timeout, std::size_t max_bytes) {
+    DrainResult r;
+    auto deadline = Clock::now() + timeout;
+    std::string sink;
+    while (r.bytes < max_bytes && wait_readable(fd, deadline)) {
+        sink.clear();
+        ssize_t n = read_once(fd, sink);
+        if (n > 0) r.bytes += static_cast<size_t>(n);
+        if (n == 0 || n == -1) {
+            r.closed = true;
+            r.reset = n == -1;
+            break;
+        }
+    }
+    return r;
+}
+
+std::unique_ptr<ChildProcess> ChildProcess::start(const std::vector<std::string>& args,
+                                                  const std::map<std::string, std::string>& env) {
+    std::unique_ptr<ChildProcess> c(new ChildProcess());
+    c->dir_ = make_temp_dir("silo-child");
+    c->pid_ = spawn(args, env, c->dir_ + "/out", "", c->dir_ + "/err");
+    if (c->pid_ < 0) throw std::runtime_error("fork failed");
+    return c;
+}
+
+ChildProcess::~ChildProcess() {
+    kill();
+    if (!dir_.empty() && !std::getenv("SILO_TEST_KEEP")) {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+}
+
+std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
+    if (exit_) return exit_;
+    if (pid_ <= 0) return std::nullopt;
+    auto deadline = Clock::now() + timeout;
+    while (true) {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+            return exit_;
+        }
+        if (Clock::now() >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+void ChildProcess::kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    if (!exit_) exit_ = -SIGKILL;
+}
+
+std::string ChildProcess::out() const { return read_file(dir_ + "/out"); }
+std::string ChildProcess::err() const { return read_file(dir_ + "/err"); }
+
+std::string find_executable(const std::string& name) {
+    const char* path = std::getenv("PATH");
+    std::istringstream in(path ? path : "/usr/local/bin:/usr/bin:/bin");
+    std::string dir;
+    while (std::getline(in, dir, ':')) {
+        if (dir.empty()) continue;
+        std::string candidate = dir + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    return "";
 }
 
 }  // namespace silo::itest

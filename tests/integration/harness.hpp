@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -134,5 +135,120 @@ std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
 // Number of open file descriptors of a process.
 int count_fds(pid_t pid);
+
+// ---------------------------------------------------------------------------------------------
+// Server-Sent Events (issue 4)
+
+// One SSE frame as received.
+struct SseEvent {
+    std::optional<std::int64_t> id;  // the `id:` line as a number (absent, or not a number: none)
+    bool has_id_line = false;        // an `id:` line was present (even an empty or odd one)
+    std::string event = "message";   // the `event:` line (SSE default "message")
+    std::string data;                // the `data:` lines joined with "\n"
+    std::string raw;                 // the frame's lines as received, each ending in "\n"
+    json js() const;                 // data parsed (discarded value when not JSON)
+};
+
+// A plain-socket SSE client: sends `GET target` with `Accept: text/event-stream` (plus the
+// given headers, e.g. Authorization, Last-Event-ID), reads the response head, then parses
+// frames as they arrive (partial reads, several frames per read, comments, multi-line data,
+// CRLF / LF / CR line ends, chunked or until-close bodies). Nothing here blocks past its
+// timeout. Not thread-safe: one thread uses one client.
+class SseClient {
+public:
+    SseClient(int port, const std::string& target, std::map<std::string, std::string> headers = {},
+              std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5));
+    ~SseClient();
+    SseClient(const SseClient&) = delete;
+    SseClient& operator=(const SseClient&) = delete;
+
+    // Response status (0: no response within the handshake timeout / connection failed).
+    int status() const { return status_; }
+    const std::map<std::string, std::string>& headers() const { return headers_; }  // lower-case names
+    std::string header(const std::string& name) const;
+    // The body of a non-200 answer (the error envelope), read to its end.
+    const std::string& error_body() const { return error_body_; }
+    json error() const { return json::parse(error_body_, nullptr, false); }
+
+    // The next frame within timeout; heartbeat frames are passed over unless asked for.
+    // nullopt on timeout or when the server closed the stream (see eof()).
+    std::optional<SseEvent> next(std::chrono::milliseconds timeout, bool skip_heartbeats = true);
+    // Every frame that arrives within the window (stops early at end of stream).
+    std::vector<SseEvent> collect(std::chrono::milliseconds window, bool skip_heartbeats = true);
+    // Reads (keeping the frames for next()) until the server ends the stream (EOF or reset);
+    // true if it did within timeout.
+    bool closed_by_server(std::chrono::milliseconds timeout);
+    bool eof() const { return eof_; }      // the server closed (or reset) the connection
+    bool reset() const { return reset_; }  // it was a reset
+    int heartbeats_seen() const { return heartbeats_; }
+    std::size_t bytes_received() const { return bytes_; }
+    std::size_t queued() const { return frames_.size(); }  // parsed, not yet returned
+    // Closes our end (no more reads).
+    void close();
+    bool open() const { return fd_ >= 0; }
+
+private:
+    bool read_some(std::chrono::steady_clock::time_point deadline);  // false: timeout or EOF
+    void decode();                                                   // raw_ -> body_ -> frames_
+    bool take_line(std::string& line);
+
+    int fd_ = -1;
+    int status_ = 0;
+    std::map<std::string, std::string> headers_;
+    std::string error_body_;
+    bool chunked_ = false;
+    bool eof_ = false;
+    bool reset_ = false;
+    bool chunks_done_ = false;
+    int heartbeats_ = 0;
+    std::size_t bytes_ = 0;
+    std::string raw_;   // undecoded body bytes (chunked framing)
+    std::string body_;  // event-stream text not yet parsed into frames
+    // The frame being built.
+    SseEvent cur_;
+    std::vector<std::string> cur_data_;
+    bool cur_any_ = false;
+    std::vector<SseEvent> frames_;  // parsed frames, oldest first
+    std::size_t frames_pos_ = 0;
+};
+
+// A stream whose reader never reads: a socket with a small receive buffer (set before
+// connecting), the GET sent, the answer left unread. Returns the fd (caller closes) or -1.
+int open_stalled_stream(int port, const std::string& target, const std::map<std::string, std::string>& headers,
+                        int rcvbuf = 4096);
+// Reads and discards from fd until the peer closes or resets it, within timeout and at most
+// max_bytes. closed: the end was seen; bytes: how many were read.
+struct DrainResult {
+    bool closed = false;
+    bool reset = false;
+    std::size_t bytes = 0;
+};
+DrainResult drain_until_closed(int fd, std::chrono::milliseconds timeout, std::size_t max_bytes = 256u << 20);
+
+// A child process (not silod) with stdout and stderr in files; killed by its pid when the
+// object goes away while it still runs.
+class ChildProcess {
+public:
+    static std::unique_ptr<ChildProcess> start(const std::vector<std::string>& args,
+                                               const std::map<std::string, std::string>& env = {});
+    ~ChildProcess();
+    pid_t pid() const { return pid_; }
+    // The exit code once it exits within timeout (-signal when a signal ended it); nullopt while
+    // it still runs.
+    std::optional<int> wait(std::chrono::milliseconds timeout);
+    // SIGKILL by pid and reap.
+    void kill();
+    std::string out() const;
+    std::string err() const;
+
+private:
+    ChildProcess() = default;
+    pid_t pid_ = -1;
+    std::optional<int> exit_;
+    std::string dir_;
+};
+
+// The absolute path of an executable found on PATH, or "" when there is none.
+std::string find_executable(const std::string& name);
 
 }  // namespace silo::itest
