@@ -5,9 +5,11 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "auth/auth_service.hpp"
+#include "service/approval_service.hpp"
 #include "service/audit_service.hpp"
 #include "service/item_service.hpp"
 #include "service/user_service.hpp"
+#include "service/session_service.hpp"
 #include "service/workstation_service.hpp"
 #include "events/hub.hpp"
 #include "storage/sql.hpp"
@@ -30,6 +32,13 @@ void add_user_routes(http::Router& router, UserService& users);
 // /api/audit, /api/audit/verify
 void add_audit_routes(http::Router& router, AuditService& audit);
 
+// /api/workflows, /api/workflows/{name}
+void add_workflow_routes(http::Router& router, ApprovalService& approvals);
+// /api/items/{pn}/approvals..., /api/approvals...
+void add_approval_routes(http::Router& router, ApprovalService& approvals);
+
+// /api/items/{pn}/edit-sessions..., /api/edit-sessions
+void add_session_routes(http::Router& router, SessionService& sessions);
 // /api/workstations...
 void add_workstation_routes(http::Router& router, WorkstationService& workstations);
 
@@ -45,5 +54,6 @@ struct EventsContext {
 void add_event_routes(http::Router& router, const EventsContext& ctx);
 
 nlohmann::json user_json(const UserRecord& u);
+nlohmann::json approval_json(const ApprovalRecord& a);
 
 }  // namespace silo::api

@@ -9,7 +9,9 @@
 #include "core/log.hpp"
 #include "core/sha256.hpp"
 #include "domain/part_number.hpp"
+#include "domain/workflow.hpp"
 #include "http/server.hpp"
+#include "service/approval_service.hpp"
 #include "service/audit_service.hpp"
 #include "service/item_service.hpp"
 #include "service/events.hpp"
@@ -206,6 +208,9 @@ int main(int argc, char** argv) {
 
     auto schemas = load_schemas(cfg.schemas.directory);
     if (!schemas) return fail(schemas.error().message);
+    // A bad workflow file stops start-up; the message names the file and the field.
+    auto workflows = load_workflows(cfg.workflows.directory);
+    if (!workflows) return fail("workflows: " + workflows.error().message);
 
     // --print-routes wires the same services against an unused in-memory database.
     bool serve = !print_routes && !operator_command;
@@ -213,6 +218,12 @@ int main(int argc, char** argv) {
         log::init();
         for (const auto& w : cfg.warnings) log::warn(w);
         raise_fd_limit();
+        std::vector<std::string> names;
+        for (const auto& [name, wf] : *workflows) names.push_back(name);
+        if (names.empty())
+            log::warn("no workflows loaded: approvals cannot be created", {{"directory", cfg.workflows.directory}});
+        else
+            log::info("loaded workflows", {{"directory", cfg.workflows.directory}, {"workflows", names}});
     } else {
         log::init(log::Level::warn);
     }
@@ -234,6 +245,8 @@ int main(int argc, char** argv) {
     HubNotifier notifier;
     ItemService items(*db, notifier, std::move(*schemas));
     WorkstationService workstations(*db);
+    SessionService sessions(*db, notifier, cfg.sessions, (fs::path(cfg.storage.root_dir) / "work").string());
+    ApprovalService approvals(*db, notifier, std::move(*workflows), cfg.approvals.allow_self_approval);
 
     if (operator_command) return run_operator_command(app, op, users, auth);
 
@@ -275,7 +288,12 @@ int main(int argc, char** argv) {
     ho.queue_limit = static_cast<std::size_t>(cfg.events.queue_limit);
     ho.post_io = [&server](std::function<void()> fn) { server.post_io(std::move(fn)); };
     ho.post_work = [&server](std::function<void()> fn) { server.post_work(std::move(fn)); };
-    ho.workstation_connected = [&](const std::string& ws) { server.post_work([&workstations, ws] { workstations.seen({ws}); }); };
+    ho.workstation_connected = [&](const std::string& ws) {
+        server.post_work([&workstations, &sessions, ws] {
+            workstations.seen({ws});
+            sessions.heartbeat({ws});
+        });
+    };
     ho.workstation_disconnected = [&](const std::string& ws) {
         server.post_work([&workstations, ws] { workstations.disconnected(ws); });
     };
@@ -288,8 +306,15 @@ int main(int argc, char** argv) {
         }
     }
     notifier.hub = &hub;
-    users.on_deactivated = [&hub](const UserRecord& u) { hub.close_user(u.id); };
-    workstations.on_removed = [&hub](const WorkstationRecord& w) { hub.close_workstation(w.id); };
+    // A deactivated user's or deleted workstation's streams close and its sessions end.
+    users.on_deactivated = [&hub, &sessions](const UserRecord& u) {
+        hub.close_user(u.id);
+        sessions.release_user(u.id, "system");
+    };
+    workstations.on_removed = [&hub, &sessions](const WorkstationRecord& w) {
+        hub.close_workstation(w.id);
+        sessions.release_workstation(w.id, "system");
+    };
 
     api::add_system_routes(router, {&cfg, db.get(), &server});
     api::add_auth_routes(router, auth, cfg.auth.enabled);
@@ -297,11 +322,15 @@ int main(int argc, char** argv) {
     api::add_audit_routes(router, audit);
     api::add_item_routes(router, items);
     api::add_workstation_routes(router, workstations);
+    api::add_session_routes(router, sessions);
+    api::add_workflow_routes(router, approvals);
+    api::add_approval_routes(router, approvals);
     api::EventsContext ec;
     ec.hub = &hub;
     ec.items = &items;
     ec.workstations = &workstations;
     ec.max_streams_per_user = cfg.events.max_streams_per_user;
+    ec.held_items = [&sessions](const std::string& ws) { return sessions.held_items(ws); };
     api::add_event_routes(router, ec);
 
     if (print_routes) {
@@ -313,8 +342,13 @@ int main(int argc, char** argv) {
     // events older than the retention window are pruned.
     server.every(cfg.events.heartbeat_seconds, [&] {
         auto online = hub.heartbeat();
-        server.post_work([&workstations, online = std::move(online)] { workstations.seen(online); });
+        server.post_work([&workstations, &sessions, online = std::move(online)] {
+            workstations.seen(online);
+            sessions.heartbeat(online);
+        });
     });
+    if (cfg.sessions.enabled)
+        server.every(cfg.sessions.sweep_interval_seconds, [&] { server.post_work([&sessions] { sessions.sweep(); }); });
     server.every(1.0, [&hub] { hub.poke(); });
     const Millis retention = static_cast<Millis>(cfg.events.retention_hours) * 3600 * 1000;
     server.every(60.0, [&] {

@@ -120,6 +120,73 @@ CREATE TABLE workstations (
 );
 CREATE INDEX workstations_by_user ON workstations (user_id);
 )sql"},
+    {3, R"sql(
+-- Approvals (API.md §8). seq orders them newest first; version is bumped by every change and
+-- serves as the per-approval lock of a signature (the UPDATE takes the row lock on PostgreSQL;
+-- SQLite's BEGIN IMMEDIATE already serialises writers).
+CREATE TABLE approvals (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    item_id       TEXT NOT NULL REFERENCES items (id),
+    workflow      TEXT NOT NULL,
+    eco_number    TEXT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    updated_by    TEXT NOT NULL,
+    version       BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX approvals_by_item ON approvals (item_id, seq);
+CREATE INDEX approvals_by_state ON approvals (state, seq);
+CREATE INDEX approvals_by_resource ON approvals (resource_type, resource_id);
+
+-- Designated signers, in the order given at creation.
+CREATE TABLE approval_signers (
+    approval_id TEXT NOT NULL REFERENCES approvals (id),
+    position    BIGINT NOT NULL,
+    username    TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    PRIMARY KEY (approval_id, position)
+);
+
+-- One signature per user and approval; position is the signing order (1, 2, ...), assigned
+-- under the approval's row lock.
+CREATE TABLE approval_signatures (
+    approval_id TEXT NOT NULL REFERENCES approvals (id),
+    position    BIGINT NOT NULL,
+    username    TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('approved', 'rejected')),
+    comment     TEXT NOT NULL,
+    signed_at   BIGINT NOT NULL,
+    PRIMARY KEY (approval_id, username),
+    UNIQUE (approval_id, position)
+);
+)sql"},
+    {4, R"sql(
+CREATE TABLE edit_sessions (
+    id              TEXT PRIMARY KEY,
+    item_id         TEXT NOT NULL REFERENCES items (id),
+    user_id         TEXT NOT NULL,
+    username        TEXT NOT NULL,
+    workstation_id  TEXT NOT NULL,
+    context_level   TEXT NOT NULL,
+    object_id       TEXT NOT NULL,
+    dependency_cone TEXT NOT NULL,  -- JSON array of node keys
+    acquired_at     BIGINT NOT NULL,
+    last_heartbeat  BIGINT NOT NULL,
+    work_path       TEXT NOT NULL,  -- the holder's uploaded in-progress file ('' when none)
+    work_size       BIGINT NOT NULL,
+    work_hash       TEXT NOT NULL,
+    -- Hard interference: the database lets exactly one session hold an object.
+    UNIQUE (item_id, context_level, object_id)
+);
+CREATE INDEX edit_sessions_by_workstation ON edit_sessions (workstation_id);
+CREATE INDEX edit_sessions_by_heartbeat ON edit_sessions (last_heartbeat);
+)sql"},
 };
 
 }  // namespace

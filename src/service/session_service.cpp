@@ -1,0 +1,303 @@
+#include "service/session_service.hpp"
+
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "core/sha256.hpp"
+#include "core/strings.hpp"
+#include "domain/part_number.hpp"
+#include "storage/audit_repository.hpp"
+#include "storage/item_repository.hpp"
+#include "storage/workstation_repository.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace silo {
+
+namespace {
+
+constexpr std::size_t kMaxObjectId = 256;
+constexpr std::size_t kMaxConeNodes = 10000;
+constexpr std::size_t kMaxNodeKey = 512;
+
+Error item_not_found(const std::string& pn) { return not_found("item '" + pn + "' not found"); }
+Error session_not_found(const std::string& id) { return not_found("no active edit session " + id + " on this item"); }
+
+nlohmann::json conflicts_json(const std::vector<SoftConflict>& conflicts) {
+    auto arr = nlohmann::json::array();
+    for (const auto& c : conflicts)
+        arr.push_back({{"session_id", c.session_id}, {"user", c.username}, {"object_id", c.object_id},
+                       {"shared_nodes", c.shared_nodes}});
+    return arr;
+}
+
+std::vector<ConeHolder> holders(const std::vector<SessionRecord>& sessions, const std::string& except_id) {
+    std::vector<ConeHolder> out;
+    for (const auto& s : sessions)
+        if (s.id != except_id) out.push_back({s.id, s.username, s.object_id, s.dependency_cone});
+    return out;
+}
+
+// Hashes a file and flushes it to disk; returns the hex SHA-256.
+std::string hash_and_sync(const std::string& path) {
+    Sha256 h;
+    std::ifstream in(path, std::ios::binary);
+    char buf[65536];
+    while (in) {
+        in.read(buf, sizeof buf);
+        if (in.gcount() > 0) h.update(buf, static_cast<std::size_t>(in.gcount()));
+    }
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+    return h.final_hex();
+}
+
+}  // namespace
+
+nlohmann::json session_json(const SessionRecord& s) {
+    return {{"id", s.id},
+            {"item_id", s.item_id},
+            {"part_number", s.part_number},
+            {"user", s.username},
+            {"workstation_id", s.workstation_id},
+            {"context_level", s.context_level},
+            {"object_id", s.object_id},
+            {"dependency_cone", s.dependency_cone},
+            {"acquired_at", format_rfc3339(s.acquired_at)},
+            {"last_heartbeat", format_rfc3339(s.last_heartbeat)}};
+}
+
+Result<AcquireResult> SessionService::acquire(const Principal& p, const std::string& part_number,
+                                              const AcquireInput& in) {
+    if (!valid_context_level(in.context_level))
+        return bad_request("context_level must be one of sketch, partdesign, assembly");
+    if (trim(in.object_id).empty() || in.object_id.size() > kMaxObjectId)
+        return bad_request("object_id must be 1 to 256 characters");
+    if (!is_uuid(in.workstation_id)) return bad_request("workstation_id must be a UUID");
+    if (in.dependency_cone.size() > kMaxConeNodes) return bad_request("dependency_cone has too many node keys");
+    for (const auto& n : in.dependency_cone)
+        if (n.empty() || n.size() > kMaxNodeKey) return bad_request("dependency_cone node keys must be 1 to 512 characters");
+    if (!valid_part_number(part_number)) return item_not_found(part_number);
+    auto r = db_.transact<AcquireResult>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<AcquireResult> {
+        auto item = ItemRepository::find_by_part_number(tx, part_number);
+        if (!item) return item_not_found(part_number);
+        auto ws = WorkstationRepository::find(tx, to_lower_uuid(in.workstation_id));
+        if (!ws || ws->user_id != p.user_id) return forbidden("workstation_id is not one of your workstations");
+        AcquireResult out;
+        auto& s = out.session;
+        s.id = new_uuid();
+        s.item_id = item->id;
+        s.part_number = item->part_number;
+        s.user_id = p.user_id;
+        s.username = p.username;
+        s.workstation_id = ws->id;
+        s.context_level = in.context_level;
+        s.object_id = in.object_id;
+        s.dependency_cone = in.dependency_cone;
+        s.acquired_at = s.last_heartbeat = now_millis();
+        if (!SessionRepository::insert(tx, s)) {
+            auto holder = SessionRepository::find_holder(tx, item->id, in.context_level, in.object_id);
+            nlohmann::json extra = nlohmann::json::object();
+            if (holder) extra["holder"] = session_json(*holder);
+            return Error(Errc::hard_interference,
+                         "'" + in.object_id + "' (" + in.context_level + ") of " + item->part_number + " is being edited" +
+                             (holder ? " by " + holder->username : std::string()),
+                         extra);
+        }
+        out.conflicts = soft_conflicts(s.dependency_cone, holders(SessionRepository::list(tx, {item->id, "", ""}), s.id));
+        const char* interference = out.conflicts.empty() ? "none" : "soft";
+        AuditRepository::append(tx, {p.username, "edit.session_acquired", "edit_session", s.id,
+                                     {{"part_number", s.part_number}, {"workstation_id", s.workstation_id},
+                                      {"context_level", s.context_level}, {"object_id", s.object_id},
+                                      {"interference", interference}}},
+                                s.acquired_at);
+        emit(tx, "edit.session_acquired", Audience::item, s.item_id,
+             {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", s.id}, {"user", s.username},
+              {"workstation_id", s.workstation_id}, {"context_level", s.context_level}, {"object_id", s.object_id},
+              {"interference", interference}, {"conflicts", conflicts_json(out.conflicts)}});
+        return out;
+    });
+    if (r.ok()) events_.committed();
+    return r;
+}
+
+Result<std::vector<SessionRecord>> SessionService::list_for_item(const std::string& part_number) {
+    if (!valid_part_number(part_number)) return item_not_found(part_number);
+    return db_.transact<std::vector<SessionRecord>>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<std::vector<SessionRecord>> {
+        auto item = ItemRepository::find_by_part_number(tx, part_number);
+        if (!item) return item_not_found(part_number);
+        return SessionRepository::list(tx, {item->id, "", ""});
+    });
+}
+
+Result<std::vector<SessionRecord>> SessionService::list_all(const SessionFilter& filter) {
+    return db_.transact<std::vector<SessionRecord>>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<std::vector<SessionRecord>> {
+        return SessionRepository::list(tx, filter);
+    });
+}
+
+Result<SessionRecord> SessionService::get(const std::string& part_number, const std::string& session_id) {
+    if (!valid_part_number(part_number)) return item_not_found(part_number);
+    if (!is_uuid(session_id)) return session_not_found(session_id);
+    return db_.transact<SessionRecord>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<SessionRecord> {
+        auto item = ItemRepository::find_by_part_number(tx, part_number);
+        if (!item) return item_not_found(part_number);
+        auto s = SessionRepository::find(tx, to_lower_uuid(session_id));
+        if (!s || s->item_id != item->id) return session_not_found(session_id);
+        return std::move(*s);
+    });
+}
+
+bool SessionService::release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason,
+                                const std::string& actor, nlohmann::json audit_details) {
+    if (!SessionRepository::remove(tx, s.id)) return false;
+    Millis now = now_millis();
+    for (auto& hook : on_end) hook(tx, s, reason);
+    emit(tx, "edit.session_released", Audience::item, s.item_id,
+         {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", s.id}, {"user", s.username},
+          {"workstation_id", s.workstation_id}, {"context_level", s.context_level}, {"object_id", s.object_id},
+          {"reason", reason}});
+    // Sessions that shared node keys with this one: their conflict is gone.
+    auto others = SessionRepository::list(tx, {s.item_id, "", ""});
+    std::vector<ConeHolder> mine{{s.id, s.username, s.object_id, s.dependency_cone}};
+    for (const auto& o : others) {
+        if (soft_conflicts(o.dependency_cone, mine).empty()) continue;
+        emit(tx, "edit.interference_resolved", Audience::workstation, o.workstation_id,
+             {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", o.id}, {"resolved_session_id", s.id}});
+    }
+    if (!audit_details.is_object()) audit_details = nlohmann::json::object();
+    audit_details["part_number"] = s.part_number;
+    audit_details["holder"] = s.username;
+    audit_details["workstation_id"] = s.workstation_id;
+    audit_details["context_level"] = s.context_level;
+    audit_details["object_id"] = s.object_id;
+    audit_details["reason"] = reason;
+    AuditRepository::append(tx, {actor, reason == kExpired ? "edit.session_expired" : "edit.session_released",
+                                 "edit_session", s.id, audit_details},
+                            now);
+    return true;
+}
+
+Status SessionService::release(const Principal& p, const std::string& part_number, const std::string& session_id) {
+    SILO_TRY(auto s, get(part_number, session_id));
+    if (s.user_id != p.user_id) return forbidden("only the holder may release this session");
+    SILO_CHECK(db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+        if (!release_in(tx, s, kReleased, p.username)) return session_not_found(session_id);
+        return {};
+    }));
+    events_.committed();
+    remove_file(s.work_path);
+    return {};
+}
+
+Result<SessionRecord> SessionService::put_work(const Principal& p, const std::string& part_number,
+                                               const std::string& session_id, const std::string& temp_file) {
+    SILO_TRY(auto s, get(part_number, session_id));
+    if (s.user_id != p.user_id) return forbidden("only the holder may upload work for this session");
+    std::error_code ec;
+    fs::create_directories(work_dir_, ec);
+    auto size = static_cast<std::int64_t>(fs::file_size(temp_file, ec));
+    if (ec) return internal_error("the upload could not be read");
+    auto hash = hash_and_sync(temp_file);
+    auto dest = (fs::path(work_dir_) / (s.id + "-" + random_hex(8) + ".work")).string();
+    fs::rename(temp_file, dest, ec);
+    if (ec) return internal_error("the upload could not be stored");
+    std::string previous;
+    auto r = db_.transact<SessionRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<SessionRecord> {
+        auto cur = SessionRepository::find(tx, s.id);
+        if (!cur) return session_not_found(session_id);
+        previous = cur->work_path;
+        SessionRepository::set_work(tx, s.id, dest, size, hash);
+        cur->work_path = dest;
+        cur->work_size = size;
+        cur->work_hash = hash;
+        return std::move(*cur);
+    });
+    remove_file(r.ok() ? previous : dest);
+    return r;
+}
+
+void SessionService::heartbeat(const std::vector<std::string>& workstation_ids) {
+    if (workstation_ids.empty()) return;
+    auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+        SessionRepository::heartbeat(tx, workstation_ids, now_millis());
+        return {};
+    });
+    if (!st.ok()) log::warn("session heartbeat failed", {{"error", st.error().message}});
+}
+
+void SessionService::release_many(const std::vector<SessionRecord>& sessions, const std::string& reason,
+                                  const std::string& actor) {
+    for (const auto& s : sessions) {
+        bool released = false;
+        auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+            released = release_in(tx, s, reason, actor);
+            return {};
+        });
+        if (!st.ok()) {
+            log::warn("releasing a session failed", {{"session_id", s.id}, {"error", st.error().message}});
+            continue;
+        }
+        if (released) {
+            events_.committed();
+            remove_file(s.work_path);
+            log::info("session released", {{"session_id", s.id}, {"reason", reason}});
+        }
+    }
+}
+
+void SessionService::sweep() {
+    Millis now = now_millis();
+    std::vector<SessionRecord> expired, gone;
+    auto st = db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
+        expired = SessionRepository::expired(tx, now - static_cast<Millis>(cfg_.session_timeout_minutes) * 60 * 1000);
+        gone = SessionRepository::disconnected(tx, now - static_cast<Millis>(cfg_.disconnect_grace_seconds) * 1000);
+        return {};
+    });
+    if (!st.ok()) {
+        log::warn("session sweep failed", {{"error", st.error().message}});
+        return;
+    }
+    release_many(expired, kExpired, "system");
+    release_many(gone, kDisconnected, "system");
+}
+
+void SessionService::release_workstation(const std::string& workstation_id, const std::string& actor) {
+    auto list = list_all({"", "", workstation_id});
+    if (list.ok()) release_many(*list, kDisconnected, actor);
+}
+
+void SessionService::release_user(const std::string& user_id, const std::string& actor) {
+    std::vector<SessionRecord> mine;
+    auto all = list_all({});
+    if (!all.ok()) return;
+    for (auto& s : *all)
+        if (s.user_id == user_id) mine.push_back(std::move(s));
+    release_many(mine, kDisconnected, actor);
+}
+
+std::vector<std::string> SessionService::held_items(const std::string& workstation_id) {
+    std::vector<std::string> out;
+    (void)db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
+        out = SessionRepository::held_items(tx, workstation_id);
+        return {};
+    });
+    return out;
+}
+
+void SessionService::remove_file(const std::string& path) {
+    if (path.empty()) return;
+    std::error_code ec;
+    fs::remove(path, ec);
+}
+
+}  // namespace silo

@@ -1,0 +1,130 @@
+#include "storage/session_repository.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace silo {
+
+namespace {
+
+constexpr const char* kColumns =
+    "s.id, s.item_id, i.part_number, s.user_id, s.username, s.workstation_id, s.context_level, s.object_id, "
+    "s.dependency_cone, s.acquired_at, s.last_heartbeat, s.work_path, s.work_size, s.work_hash";
+constexpr const char* kFrom = " FROM edit_sessions s JOIN items i ON i.id = s.item_id";
+constexpr std::size_t kBatch = 200;
+
+SessionRecord read(const sql::Row& r) {
+    SessionRecord s;
+    s.id = r.str(0);
+    s.item_id = r.str(1);
+    s.part_number = r.str(2);
+    s.user_id = r.str(3);
+    s.username = r.str(4);
+    s.workstation_id = r.str(5);
+    s.context_level = r.str(6);
+    s.object_id = r.str(7);
+    auto cone = nlohmann::json::parse(r.str(8), nullptr, false);
+    if (cone.is_array())
+        for (const auto& n : cone)
+            if (n.is_string()) s.dependency_cone.push_back(n.get<std::string>());
+    s.acquired_at = r.i64(9);
+    s.last_heartbeat = r.i64(10);
+    s.work_path = r.str(11);
+    s.work_size = r.i64(12);
+    s.work_hash = r.str(13);
+    return s;
+}
+
+std::vector<SessionRecord> read_all(const sql::Rows& rows) {
+    std::vector<SessionRecord> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(read(r));
+    return out;
+}
+
+}  // namespace
+
+bool SessionRepository::insert(sql::Tx& tx, const SessionRecord& s) {
+    return !tx.query(
+                  "INSERT INTO edit_sessions (id, item_id, user_id, username, workstation_id, context_level, object_id, "
+                  "dependency_cone, acquired_at, last_heartbeat, work_path, work_size, work_hash) "
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', 0, '') "
+                  "ON CONFLICT (item_id, context_level, object_id) DO NOTHING RETURNING id",
+                  {s.id, s.item_id, s.user_id, s.username, s.workstation_id, s.context_level, s.object_id,
+                   nlohmann::json(s.dependency_cone).dump(), s.acquired_at, s.last_heartbeat})
+                .empty();
+}
+
+std::optional<SessionRecord> SessionRepository::find(sql::Tx& tx, std::string_view id) {
+    auto r = tx.query_one(std::string("SELECT ") + kColumns + kFrom + " WHERE s.id = $1", {std::string(id)});
+    if (!r) return std::nullopt;
+    return read(*r);
+}
+
+std::optional<SessionRecord> SessionRepository::find_holder(sql::Tx& tx, std::string_view item_id,
+                                                            std::string_view level, std::string_view object_id) {
+    auto r = tx.query_one(std::string("SELECT ") + kColumns + kFrom +
+                              " WHERE s.item_id = $1 AND s.context_level = $2 AND s.object_id = $3",
+                          {std::string(item_id), std::string(level), std::string(object_id)});
+    if (!r) return std::nullopt;
+    return read(*r);
+}
+
+std::vector<SessionRecord> SessionRepository::list(sql::Tx& tx, const SessionFilter& f) {
+    std::string where = " WHERE 1=1";
+    sql::Params params;
+    auto add = [&](const char* column, const std::string& value) {
+        if (value.empty()) return;
+        params.push_back(value);
+        where += std::string(" AND ") + column + " = $" + std::to_string(params.size());
+    };
+    add("s.item_id", f.item_id);
+    add("s.username", f.user);
+    add("s.workstation_id", f.workstation_id);
+    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + where + " ORDER BY s.acquired_at, s.id", params));
+}
+
+bool SessionRepository::remove(sql::Tx& tx, std::string_view id) {
+    return tx.exec("DELETE FROM edit_sessions WHERE id = $1", {std::string(id)}) > 0;
+}
+
+void SessionRepository::set_work(sql::Tx& tx, std::string_view id, const std::string& path, std::int64_t size,
+                                 const std::string& hash) {
+    tx.exec("UPDATE edit_sessions SET work_path = $2, work_size = $3, work_hash = $4 WHERE id = $1",
+            {std::string(id), path, size, hash});
+}
+
+void SessionRepository::heartbeat(sql::Tx& tx, const std::vector<std::string>& workstation_ids, Millis now) {
+    for (std::size_t start = 0; start < workstation_ids.size(); start += kBatch) {
+        std::size_t end = std::min(workstation_ids.size(), start + kBatch);
+        std::string sql = "UPDATE edit_sessions SET last_heartbeat = $1 WHERE workstation_id IN (";
+        sql::Params params{now};
+        for (std::size_t i = start; i < end; ++i) {
+            params.push_back(workstation_ids[i]);
+            sql += (i == start ? "$" : ", $") + std::to_string(params.size());
+        }
+        tx.exec(sql + ")", params);
+    }
+}
+
+std::vector<SessionRecord> SessionRepository::expired(sql::Tx& tx, Millis before) {
+    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + " WHERE s.last_heartbeat < $1", {before}));
+}
+
+std::vector<SessionRecord> SessionRepository::disconnected(sql::Tx& tx, Millis before) {
+    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom +
+                                 " JOIN workstations w ON w.id = s.workstation_id"
+                                 " WHERE w.disconnected_at IS NOT NULL AND w.disconnected_at <= $1",
+                             {before}));
+}
+
+std::vector<std::string> SessionRepository::held_items(sql::Tx& tx, std::string_view workstation_id) {
+    std::vector<std::string> out;
+    for (const auto& r : tx.query("SELECT DISTINCT item_id FROM edit_sessions WHERE workstation_id = $1",
+                                  {std::string(workstation_id)}))
+        out.push_back(r.str(0));
+    return out;
+}
+
+}  // namespace silo
