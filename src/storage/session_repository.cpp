@@ -12,7 +12,6 @@ constexpr const char* kColumns =
     "s.id, s.item_id, i.part_number, s.user_id, s.username, s.workstation_id, s.context_level, s.object_id, "
     "s.dependency_cone, s.acquired_at, s.last_heartbeat, s.work_path, s.work_size, s.work_hash";
 constexpr const char* kFrom = " FROM edit_sessions s JOIN items i ON i.id = s.item_id";
-constexpr std::size_t kBatch = 200;
 
 SessionRecord read(const sql::Row& r) {
     SessionRecord s;
@@ -96,16 +95,8 @@ void SessionRepository::set_work(sql::Tx& tx, std::string_view id, const std::st
 }
 
 void SessionRepository::heartbeat(sql::Tx& tx, const std::vector<std::string>& workstation_ids, Millis now) {
-    for (std::size_t start = 0; start < workstation_ids.size(); start += kBatch) {
-        std::size_t end = std::min(workstation_ids.size(), start + kBatch);
-        std::string sql = "UPDATE edit_sessions SET last_heartbeat = $1 WHERE workstation_id IN (";
-        sql::Params params{now};
-        for (std::size_t i = start; i < end; ++i) {
-            params.push_back(workstation_ids[i]);
-            sql += (i == start ? "$" : ", $") + std::to_string(params.size());
-        }
-        tx.exec(sql + ")", params);
-    }
+    sql::exec_in_batches(tx, "UPDATE edit_sessions SET last_heartbeat = $1 WHERE workstation_id IN", {now},
+                         workstation_ids);
 }
 
 std::vector<SessionRecord> SessionRepository::expired(sql::Tx& tx, Millis before) {

@@ -3,6 +3,8 @@
 // so the numeric accessors also parse text forms.
 #include "storage/sql.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -88,6 +90,20 @@ std::optional<std::string> Row::opt_str(size_t i) const {
 std::optional<std::int64_t> Row::opt_i64(size_t i) const {
     if (is_null(i)) return std::nullopt;
     return i64(i);
+}
+
+void exec_in_batches(Tx& tx, const std::string& statement_prefix, const Params& leading,
+                     const std::vector<std::string>& values, std::size_t batch) {
+    for (std::size_t start = 0; start < values.size(); start += batch) {
+        std::size_t end = std::min(values.size(), start + batch);
+        Params params = leading;
+        std::string sql = statement_prefix + " (";
+        for (std::size_t i = start; i < end; ++i) {
+            params.push_back(values[i]);
+            sql += (i == start ? "$" : ", $") + std::to_string(params.size());
+        }
+        tx.exec(sql + ")", params);
+    }
 }
 
 }  // namespace silo::sql

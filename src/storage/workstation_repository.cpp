@@ -1,14 +1,10 @@
 #include "storage/workstation_repository.hpp"
 
-#include <algorithm>
-
 namespace silo {
 
 namespace {
 
 constexpr const char* kColumns = "id, user_id, name, fingerprint, created_at, last_seen, disconnected_at";
-// Ids per UPDATE ... IN (...) statement of seen().
-constexpr std::size_t kSeenBatch = 200;
 
 WorkstationRecord read(const sql::Row& r) {
     WorkstationRecord w;
@@ -62,17 +58,7 @@ bool WorkstationRepository::remove(sql::Tx& tx, std::string_view id) {
 }
 
 void WorkstationRepository::seen(sql::Tx& tx, const std::vector<std::string>& ids, Millis now) {
-    for (std::size_t start = 0; start < ids.size(); start += kSeenBatch) {
-        std::size_t end = std::min(ids.size(), start + kSeenBatch);
-        std::string sql = "UPDATE workstations SET last_seen = $1, disconnected_at = NULL WHERE id IN (";
-        sql::Params params{now};
-        for (std::size_t i = start; i < end; ++i) {
-            params.push_back(ids[i]);
-            sql += (i == start ? "$" : ", $") + std::to_string(params.size());
-        }
-        sql += ")";
-        tx.exec(sql, params);
-    }
+    sql::exec_in_batches(tx, "UPDATE workstations SET last_seen = $1, disconnected_at = NULL WHERE id IN", {now}, ids);
 }
 
 void WorkstationRepository::disconnected(sql::Tx& tx, std::string_view id, Millis now) {

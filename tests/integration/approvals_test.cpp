@@ -18,24 +18,12 @@ namespace {
 
 constexpr const char* kAdminPassword = "admin-Secret-Passw0rd";
 
-HttpClient as(int port, const std::string& token) {
-    HttpClient c(port);
-    if (!token.empty()) c.default_headers["Authorization"] = "Bearer " + token;
-    return c;
-}
-
 std::string param_name(const ::testing::TestParamInfo<Db>& info) { return db_name(info.param); }
 
 class Approvals : public ::testing::TestWithParam<Db> {
   protected:
     void SetUp() override {
-        if (GetParam() == Db::postgres && !postgres_configured()) {
-            if (std::getenv("SILO_TEST_REQUIRE_PG")) {
-                FAIL() << "SILO_TEST_PG_URL is not set";
-            } else {
-                GTEST_SKIP() << "SILO_TEST_PG_URL is not set";
-            }
-        }
+        SILO_REQUIRE_DATABASE(GetParam());
         server = ServerProcess::start(options());
         admin = token_for(server->port(), "admin", kAdminPassword);
     }

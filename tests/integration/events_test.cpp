@@ -29,12 +29,6 @@ using Headers = std::map<std::string, std::string>;
 
 constexpr const char* kAdminPassword = "admin-Secret-Passw0rd";
 
-HttpClient as(int port, const std::string& token) {
-    HttpClient c(port);
-    if (!token.empty()) c.default_headers["Authorization"] = "Bearer " + token;
-    return c;
-}
-
 Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
 
 // Every frame's raw text, for failure messages.
@@ -111,13 +105,7 @@ void expect_item_event(const SseEvent& e, const std::string& type, const std::st
 class Events : public ::testing::TestWithParam<Db> {
 protected:
     void SetUp() override {
-        if (GetParam() == Db::postgres && !postgres_configured()) {
-            if (std::getenv("SILO_TEST_REQUIRE_PG")) {
-                FAIL() << "SILO_TEST_PG_URL is not set";
-            } else {
-                GTEST_SKIP() << "SILO_TEST_PG_URL is not set";
-            }
-        }
+        SILO_REQUIRE_DATABASE(GetParam());
     }
     void TearDown() override {
         if (other) {

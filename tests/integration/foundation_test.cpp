@@ -24,13 +24,7 @@ namespace {
 class Foundation : public ::testing::TestWithParam<Db> {
 protected:
     void SetUp() override {
-        if (GetParam() == Db::postgres && !postgres_configured()) {
-            if (std::getenv("SILO_TEST_REQUIRE_PG")) {
-                FAIL() << "SILO_TEST_PG_URL is not set";
-            } else {
-                GTEST_SKIP() << "SILO_TEST_PG_URL is not set";
-            }
-        }
+        SILO_REQUIRE_DATABASE(GetParam());
         ServerOptions o;
         o.db = GetParam();
         server = ServerProcess::start(o);

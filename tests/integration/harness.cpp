@@ -202,6 +202,12 @@ HttpResult raw_request(int port, const std::string& bytes, std::chrono::millisec
     return out;
 }
 
+HttpClient as(int port, const std::string& token) {
+    HttpClient c(port);
+    if (!token.empty()) c.default_headers["Authorization"] = "Bearer " + token;
+    return c;
+}
+
 Login login(int port, const std::string& user, const std::string& password) {
     HttpClient c(port);
     auto r = c.post_json("/login", {{"username", user}, {"password", password}});

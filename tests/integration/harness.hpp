@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <cstdlib>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -24,6 +26,19 @@ std::string db_name(Db d);
 // True when the PostgreSQL tests can run (SILO_TEST_PG_URL set). When it is not set and
 // SILO_TEST_REQUIRE_PG=1, PostgreSQL tests fail instead of skipping.
 bool postgres_configured();
+// In a fixture's SetUp: a PostgreSQL case without a configured cluster skips, or fails when
+// SILO_TEST_REQUIRE_PG is set (scripts/silo test sets it, so CI never skips silently).
+#define SILO_REQUIRE_DATABASE(db)                                                   \
+    do {                                                                            \
+        if ((db) == ::silo::itest::Db::postgres && !::silo::itest::postgres_configured()) { \
+            if (std::getenv("SILO_TEST_REQUIRE_PG")) {                              \
+                FAIL() << "SILO_TEST_PG_URL is not set";                            \
+            } else {                                                                \
+                GTEST_SKIP() << "SILO_TEST_PG_URL is not set";                      \
+            }                                                                       \
+        }                                                                           \
+    } while (0)
+
 // A new empty database on the test cluster; returns its URL.
 std::string create_pg_database();
 
@@ -79,6 +94,9 @@ struct Login {
 Login login(int port, const std::string& user, const std::string& password);
 // An API token for a user, made through the browser login (cookie + CSRF).
 std::string token_for(int port, const std::string& user, const std::string& password);
+
+// A client that sends `Authorization: Bearer <token>` (none when token is empty).
+HttpClient as(int port, const std::string& token);
 
 struct ServerOptions {
     Db db = Db::sqlite;

@@ -1,0 +1,1081 @@
+// Edit sessions (issue 5, API.md §3, §4, §5) against the real binary, on SQLite and PostgreSQL:
+// acquire / list / release with the events and audit rows they produce, hard interference under
+// a race of 200 concurrent acquires (and 100 across two instances on one PostgreSQL), soft
+// interference and the workstation-targeted edit.interference_resolved, bad input that writes
+// nothing, the holder's work upload, and liveness (disconnect grace, reconnect within it, expiry
+// by the sweeper, the heartbeat refresh, deleted workstations, deactivated users). Auth on,
+// short timers (heartbeat 1 s, sweep 1 s, grace 2 s); every wait is bounded.
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+using namespace silo::itest;
+using namespace std::chrono_literals;
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Headers = std::map<std::string, std::string>;
+
+constexpr const char* kAdminPassword = "admin-Secret-Passw0rd";
+constexpr int kGraceSeconds = 2;
+constexpr int kSweepSeconds = 1;
+
+std::string param_name(const ::testing::TestParamInfo<Db>& info) { return db_name(info.param); }
+
+std::string describe(const std::vector<SseEvent>& events) {
+    std::string out;
+    for (const auto& e : events) out += e.raw;
+    return out.empty() ? "(no frames)" : out;
+}
+
+std::string str(const json& j, const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+
+bool is_rfc3339_utc(const json& v) {
+    return v.is_string() && v.get<std::string>().size() >= 20 && v.get<std::string>().back() == 'Z' &&
+           v.get<std::string>()[10] == 'T';
+}
+
+// SHA-256 of bytes by the system's sha256sum (independent of the server's code).
+std::string sha256_of(const std::string& bytes) {
+    auto dir = make_temp_dir("silo-sha");
+    auto path = dir + "/blob";
+    write_file(path, bytes);
+    std::string out;
+    if (FILE* p = ::popen(("sha256sum '" + path + "'").c_str(), "r")) {
+        char buf[256];
+        while (std::fgets(buf, sizeof buf, p)) out += buf;
+        ::pclose(p);
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return out.substr(0, out.find(' '));
+}
+
+// Deterministic bytes of every value 0..255 (NULs and CR/LF included).
+std::string blob(std::size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    unsigned x = seed * 2654435761u + 1;
+    for (auto& c : s) {
+        x = x * 1103515245u + 12345u;
+        c = static_cast<char>(x >> 16);
+    }
+    return s;
+}
+
+// Regular files directly under dir (0 when it does not exist).
+std::vector<fs::path> files_in(const std::string& dir) {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (it->is_regular_file()) out.push_back(it->path());
+    return out;
+}
+
+// One event stream and every frame it received (heartbeats passed over).
+struct Stream {
+    std::string name;
+    std::unique_ptr<SseClient> sse;
+    std::vector<SseEvent> got;
+
+    static bool matches(const SseEvent& e, const std::string& type, const std::string& session_id) {
+        if (e.event != type) return false;
+        return session_id.empty() || str(e.js(), "session_id") == session_id;
+    }
+    // The first frame of `type` (for that session when given), received before or within timeout.
+    std::optional<SseEvent> wait_for(const std::string& type, const std::string& session_id = "",
+                                     std::chrono::milliseconds timeout = 5s) {
+        for (const auto& e : got)
+            if (matches(e, type, session_id)) return e;
+        auto deadline = Clock::now() + timeout;
+        while (true) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0) return std::nullopt;
+            auto e = sse->next(left);
+            if (!e) return std::nullopt;
+            got.push_back(*e);
+            if (matches(*e, type, session_id)) return e;
+        }
+    }
+    // Reads whatever arrives within window.
+    void drain(std::chrono::milliseconds window) {
+        for (auto& e : sse->collect(window)) got.push_back(std::move(e));
+    }
+    std::vector<SseEvent> of(const std::string& type, const std::string& session_id = "") const {
+        std::vector<SseEvent> out;
+        for (const auto& e : got)
+            if (matches(e, type, session_id)) out.push_back(e);
+        return out;
+    }
+    // Frames whose type starts with "edit.".
+    std::vector<SseEvent> edit_events() const {
+        std::vector<SseEvent> out;
+        for (const auto& e : got)
+            if (e.event.rfind("edit.", 0) == 0) out.push_back(e);
+        return out;
+    }
+    std::string all() const { return name + ": " + describe(got); }
+};
+
+class Sessions : public ::testing::TestWithParam<Db> {
+protected:
+    void SetUp() override { SILO_REQUIRE_DATABASE(GetParam()); }
+    void TearDown() override {
+        streams.clear();
+        if (other) {
+            EXPECT_EQ(other->stop(), 0) << other->log();
+        }
+        if (server) {
+            EXPECT_EQ(server->stop(), 0) << server->log();
+        }
+    }
+
+    ServerOptions options(Headers env = {}) const {
+        ServerOptions o;
+        o.db = GetParam();
+        o.auth_enabled = true;
+        o.env = {{"SILO_ADMIN_USERNAME", "admin"}, {"SILO_ADMIN_PASSWORD", kAdminPassword}};
+        for (auto& [k, v] : env) o.env[k] = v;
+        o.extra_yaml = "events:\n  heartbeat_seconds: 1\n"
+                       "modules:\n  sessions:\n"
+                       "    sweep_interval_seconds: " + std::to_string(kSweepSeconds) + "\n"
+                       "    disconnect_grace_seconds: " + std::to_string(kGraceSeconds) + "\n";
+        return o;
+    }
+    void boot(Headers env = {}) {
+        server = ServerProcess::start(options(std::move(env)));
+        admin_token = token_for(port(), "admin", kAdminPassword);
+    }
+    int port() const { return server->port(); }
+    HttpClient admin() const { return as(port(), admin_token); }
+
+    std::string make_user(const std::string& name, const std::string& role) {
+        auto r = admin().post_json("/api/admin/users",
+                                   {{"username", name}, {"password", name + "-password-1"}, {"role", role}});
+        EXPECT_EQ(r.status, 201) << r.body;
+        return token_for(port(), name, name + "-password-1");
+    }
+    std::string register_ws(const std::string& token, const std::string& name) {
+        auto r = as(port(), token).post_json("/api/workstations", {{"name", name}, {"fingerprint", "fp-" + name}});
+        EXPECT_EQ(r.status, 201) << r.body;
+        return str(r.js(), "id");
+    }
+    std::string make_item(const std::string& pn) {
+        auto r = admin().post_json("/api/items", {{"part_number", pn}});
+        EXPECT_EQ(r.status, 201) << r.body;
+        return str(r.js(), "id");
+    }
+    // Opens GET /api/events[query] as token's user; the stream is kept by the fixture.
+    Stream& open(const std::string& name, const std::string& token, const std::string& query = "", int on_port = 0) {
+        auto s = std::make_unique<Stream>();
+        s->name = name;
+        s->sse = std::make_unique<SseClient>(on_port ? on_port : port(), "/api/events" + query,
+                                             Headers{{"Authorization", "Bearer " + token}});
+        EXPECT_EQ(s->sse->status(), 200) << name << ": " << s->sse->error_body();
+        streams.push_back(std::move(s));
+        return *streams.back();
+    }
+
+    static json acquire_body(const std::string& ws, const std::string& level, const std::string& object,
+                             std::optional<std::vector<std::string>> cone = std::nullopt) {
+        json b{{"workstation_id", ws}, {"context_level", level}, {"object_id", object}};
+        if (cone) b["dependency_cone"] = *cone;
+        return b;
+    }
+    static HttpResult acquire(HttpClient& c, const std::string& pn, const json& body) {
+        return c.post_json("/api/items/" + pn + "/edit-sessions", body);
+    }
+    // Acquires and expects 200; returns the answer.
+    json acquire_ok(const std::string& token, const std::string& pn, const std::string& ws, const std::string& level,
+                    const std::string& object, std::optional<std::vector<std::string>> cone = std::nullopt) {
+        auto c = as(port(), token);
+        auto r = acquire(c, pn, acquire_body(ws, level, object, cone));
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.js();
+    }
+    HttpResult release(const std::string& token, const std::string& pn, const std::string& id) {
+        return as(port(), token).del("/api/items/" + pn + "/edit-sessions/" + id);
+    }
+    HttpResult put_work(const std::string& token, const std::string& pn, const std::string& id, const std::string& body,
+                        const std::string& content_type = "application/octet-stream") {
+        return as(port(), token).request("PUT", "/api/items/" + pn + "/edit-sessions/" + id + "/work", body,
+                                         {{"Content-Type", content_type}});
+    }
+    json list_item(const std::string& token, const std::string& pn) {
+        auto r = as(port(), token).get("/api/items/" + pn + "/edit-sessions");
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.js();
+    }
+    long count(const std::string& sql) const {
+        auto rows = server->sql(sql);
+        return rows.empty() ? -1 : std::stol(rows.front());
+    }
+    long session_rows() const { return count("SELECT COUNT(*) FROM edit_sessions"); }
+    // Audit rows of an action (for one session when given), through GET /api/audit.
+    json audit(const std::string& action, const std::string& session_id = "") {
+        std::string q = "/api/audit?action=" + action + "&limit=500";
+        if (!session_id.empty()) q += "&resource_type=edit_session&resource_id=" + session_id;
+        auto r = admin().get(q);
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.js();
+    }
+    std::string work_dir() const { return server->dir() + "/files/work"; }
+    std::string upload_tmp_dir() const { return server->dir() + "/files/tmp"; }
+
+    // Checks a session JSON (API §5) against what was asked for.
+    static void expect_session(const json& s, const std::string& item_id, const std::string& pn,
+                               const std::string& user, const std::string& ws, const std::string& level,
+                               const std::string& object, const std::vector<std::string>& cone) {
+        ASSERT_TRUE(s.is_object()) << s.dump();
+        EXPECT_EQ(str(s, "id").size(), 36u) << s.dump();
+        EXPECT_EQ(str(s, "item_id"), item_id) << s.dump();
+        EXPECT_EQ(str(s, "part_number"), pn) << s.dump();
+        EXPECT_EQ(str(s, "user"), user) << s.dump();
+        EXPECT_EQ(str(s, "workstation_id"), ws) << s.dump();
+        EXPECT_EQ(str(s, "context_level"), level) << s.dump();
+        EXPECT_EQ(str(s, "object_id"), object) << s.dump();
+        EXPECT_EQ(s.value("dependency_cone", json()), json(cone)) << s.dump();
+        EXPECT_TRUE(is_rfc3339_utc(s.value("acquired_at", json()))) << s.dump();
+        EXPECT_TRUE(is_rfc3339_utc(s.value("last_heartbeat", json()))) << s.dump();
+    }
+
+    std::unique_ptr<ServerProcess> server;
+    std::unique_ptr<ServerProcess> other;  // a second instance on the same PostgreSQL database
+    std::string admin_token;
+    std::vector<std::unique_ptr<Stream>> streams;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 1. Acquire, list, release: answers, events to the right streams, audit rows.
+
+TEST_P(Sessions, LifecycleWithEventsListsAndAudit) {
+    boot();
+    auto alice = make_user("alice", "editor");
+    auto bob = make_user("bob", "editor");
+    auto carol = make_user("carol", "viewer");
+    auto a1 = register_ws(alice, "alice-1");
+    auto a2 = register_ws(alice, "alice-2");
+    auto b1 = register_ws(bob, "bob-1");
+    auto item_id = make_item("SES-1");
+    make_item("SES-OTHER");
+    ASSERT_FALSE(a1.empty() || a2.empty() || b1.empty() || item_id.empty());
+
+    auto& watcher = open("carol watching SES-1", carol, "?watch=SES-1");
+    auto& s_a1 = open("alice/a1", alice, "?workstation_id=" + a1);
+    auto& s_a2 = open("alice/a2", alice, "?workstation_id=" + a2);
+    auto& s_b1 = open("bob/b1", bob, "?workstation_id=" + b1);
+    auto& s_other = open("bob watching SES-OTHER", bob, "?watch=SES-OTHER");
+
+    auto r = acquire_ok(alice, "SES-1", a1, "sketch", "Sketch001");
+    expect_session(r, item_id, "SES-1", "alice", a1, "sketch", "Sketch001", {});
+    const std::string sid = str(r, "id");
+    EXPECT_EQ(str(r, "session_id"), sid) << r.dump();
+    EXPECT_EQ(str(r, "interference"), "none") << r.dump();
+    EXPECT_EQ(r.value("conflicts", json()), json::array()) << r.dump();
+
+    // edit.session_acquired: to the watcher and to a1's stream (its workstation now holds one).
+    std::optional<std::int64_t> acquired_id;
+    for (auto* s : {&watcher, &s_a1}) {
+        SCOPED_TRACE(s->name);
+        auto e = s->wait_for("edit.session_acquired", sid);
+        ASSERT_TRUE(e) << s->all();
+        auto d = e->js();
+        EXPECT_TRUE(e->id.has_value()) << e->raw;
+        EXPECT_EQ(str(d, "item_id"), item_id) << e->raw;
+        EXPECT_EQ(str(d, "part_number"), "SES-1") << e->raw;
+        EXPECT_EQ(str(d, "user"), "alice") << e->raw;
+        EXPECT_EQ(str(d, "workstation_id"), a1) << e->raw;
+        EXPECT_EQ(str(d, "context_level"), "sketch") << e->raw;
+        EXPECT_EQ(str(d, "object_id"), "Sketch001") << e->raw;
+        EXPECT_EQ(str(d, "interference"), "none") << e->raw;
+        EXPECT_EQ(d.value("conflicts", json()), json::array()) << e->raw;
+        if (acquired_id) {
+            EXPECT_EQ(e->id, acquired_id) << "one event, one id";
+        }
+        acquired_id = e->id;
+    }
+
+    // The list routes.
+    auto listed = list_item(carol, "SES-1");  // viewer may list
+    ASSERT_TRUE(listed.is_array()) << listed.dump();
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    expect_session(listed[0], item_id, "SES-1", "alice", a1, "sketch", "Sketch001", {});
+    EXPECT_EQ(str(listed[0], "id"), sid);
+    EXPECT_EQ(list_item(carol, "SES-OTHER"), json::array());
+    EXPECT_EQ(as(port(), carol).get("/api/items/NO-SUCH-1/edit-sessions").status, 404);
+    {
+        auto c = admin();
+        auto all = c.get("/api/edit-sessions");
+        ASSERT_EQ(all.status, 200) << all.body;
+        ASSERT_EQ(all.js().size(), 1u) << all.body;
+        EXPECT_EQ(str(all.js()[0], "id"), sid);
+        EXPECT_EQ(all.header("x-total-count"), "1");
+        EXPECT_EQ(c.get("/api/edit-sessions?user=alice").js().size(), 1u);
+        EXPECT_EQ(c.get("/api/edit-sessions?user=bob").js(), json::array());
+        EXPECT_EQ(c.get("/api/edit-sessions?workstation_id=" + a1).js().size(), 1u);
+        EXPECT_EQ(c.get("/api/edit-sessions?workstation_id=" + a2).js(), json::array());
+        EXPECT_EQ(c.get("/api/edit-sessions?user=alice&workstation_id=" + a2).js(), json::array());
+        EXPECT_EQ(as(port(), alice).get("/api/edit-sessions").status, 403) << "admin only";
+    }
+
+    // Release by the holder.
+    auto rel = release(alice, "SES-1", sid);
+    EXPECT_EQ(rel.status, 204) << rel.body;
+    for (auto* s : {&watcher, &s_a1}) {
+        SCOPED_TRACE(s->name);
+        auto e = s->wait_for("edit.session_released", sid);
+        ASSERT_TRUE(e) << s->all();
+        auto d = e->js();
+        EXPECT_EQ(str(d, "reason"), "released") << e->raw;
+        EXPECT_EQ(str(d, "item_id"), item_id) << e->raw;
+        EXPECT_EQ(str(d, "part_number"), "SES-1") << e->raw;
+        EXPECT_EQ(str(d, "user"), "alice") << e->raw;
+        EXPECT_EQ(str(d, "workstation_id"), a1) << e->raw;
+        EXPECT_EQ(str(d, "context_level"), "sketch") << e->raw;
+        EXPECT_EQ(str(d, "object_id"), "Sketch001") << e->raw;
+        ASSERT_TRUE(e->id && acquired_id);
+        EXPECT_GT(*e->id, *acquired_id);
+    }
+    EXPECT_EQ(list_item(carol, "SES-1"), json::array());
+    EXPECT_EQ(session_rows(), 0);
+    EXPECT_EQ(release(alice, "SES-1", sid).status, 404) << "released twice";
+
+    // Streams with no interest in SES-1 saw nothing of it; the watchers nothing more.
+    for (auto* s : {&watcher, &s_a1, &s_a2, &s_b1, &s_other}) s->drain(s == &watcher ? 700ms : 200ms);
+    EXPECT_TRUE(s_a2.edit_events().empty()) << s_a2.all();
+    EXPECT_TRUE(s_b1.edit_events().empty()) << s_b1.all();
+    EXPECT_TRUE(s_other.edit_events().empty()) << s_other.all();
+    EXPECT_EQ(watcher.edit_events().size(), 2u) << watcher.all();
+    EXPECT_EQ(s_a1.edit_events().size(), 2u) << s_a1.all();
+
+    // Audit rows.
+    auto acq = audit("edit.session_acquired", sid);
+    ASSERT_EQ(acq.size(), 1u) << acq.dump();
+    EXPECT_EQ(str(acq[0], "actor"), "alice");
+    EXPECT_EQ(str(acq[0]["details"], "object_id"), "Sketch001") << acq.dump();
+    EXPECT_EQ(str(acq[0]["details"], "part_number"), "SES-1") << acq.dump();
+    auto relrows = audit("edit.session_released", sid);
+    ASSERT_EQ(relrows.size(), 1u) << relrows.dump();
+    EXPECT_EQ(str(relrows[0], "actor"), "alice");
+    EXPECT_EQ(str(relrows[0]["details"], "reason"), "released") << relrows.dump();
+    EXPECT_EQ(admin().get("/api/audit/verify").js().value("ok", false), true);
+}
+
+// A workstation holding two sessions on one item keeps receiving the item's events after one
+// of them ends (API §3: item watchers include the connections whose workstation holds an edit
+// session on it).
+TEST_P(Sessions, WorkstationHoldingTwoSessionsKeepsFollowingTheItemAfterReleasingOne) {
+    boot();
+    auto alice = make_user("alice", "editor");
+    auto bob = make_user("bob", "editor");
+    auto a1 = register_ws(alice, "alice-1");
+    auto b1 = register_ws(bob, "bob-1");
+    make_item("SES-2");
+    auto& s_a1 = open("alice/a1", alice, "?workstation_id=" + a1);
+
+    auto first = str(acquire_ok(alice, "SES-2", a1, "sketch", "Sketch001"), "id");
+    auto second = str(acquire_ok(alice, "SES-2", a1, "sketch", "Sketch002"), "id");
+    ASSERT_TRUE(s_a1.wait_for("edit.session_acquired", second)) << s_a1.all();
+    ASSERT_EQ(release(alice, "SES-2", first).status, 204);
+    ASSERT_TRUE(s_a1.wait_for("edit.session_released", first)) << s_a1.all();
+
+    // a1 still holds Sketch002 on SES-2: bob's acquire and release there reach it.
+    auto bobs = str(acquire_ok(bob, "SES-2", b1, "partdesign", "Pad001"), "id");
+    EXPECT_TRUE(s_a1.wait_for("edit.session_acquired", bobs, 3s))
+        << "a1 still holds a session on SES-2 but stopped receiving its events: " << s_a1.all();
+    ASSERT_EQ(release(bob, "SES-2", bobs).status, 204);
+    EXPECT_TRUE(s_a1.wait_for("edit.session_released", bobs, 3s)) << s_a1.all();
+
+    // A fresh stream of a1 (held items read from the database) gets them too.
+    auto& again = open("alice/a1 again", alice, "?workstation_id=" + a1);
+    auto bobs2 = str(acquire_ok(bob, "SES-2", b1, "partdesign", "Pad002"), "id");
+    EXPECT_TRUE(again.wait_for("edit.session_acquired", bobs2, 3s)) << again.all();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Hard interference: 200 concurrent acquires of one object, exactly one winner.
+
+TEST_P(Sessions, TwoHundredConcurrentAcquiresOfOneObjectHaveExactlyOneWinner) {
+    boot();
+    struct Who {
+        std::string token, ws;
+    };
+    std::vector<Who> who;
+    for (const char* name : {"ulla", "vince", "wanda", "xavi"}) {
+        auto t = make_user(name, "editor");
+        for (int k = 0; k < 2; ++k) who.push_back({t, register_ws(t, std::string(name) + "-" + std::to_string(k))});
+    }
+    auto carol = make_user("carol", "viewer");
+    make_item("RACE-1");
+    auto& watcher = open("carol watching RACE-1", carol, "?watch=RACE-1");
+
+    constexpr int kAttempts = 200, kThreads = 16;
+    std::vector<HttpResult> results(kAttempts);
+    std::atomic<bool> go{false};
+    std::atomic<int> next{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            const auto& w = who[static_cast<std::size_t>(t) % who.size()];
+            HttpClient c = as(port(), w.token);
+            json body = acquire_body(w.ws, "sketch", "Sketch001", std::vector<std::string>{"N1", "N2"});
+            while (!go.load()) std::this_thread::yield();
+            for (int i = next++; i < kAttempts; i = next++) {
+                try {
+                    results[static_cast<std::size_t>(i)] = acquire(c, "RACE-1", body);
+                } catch (const std::exception& e) {
+                    results[static_cast<std::size_t>(i)].status = -1;
+                    results[static_cast<std::size_t>(i)].body = e.what();
+                }
+            }
+        });
+    }
+    go = true;
+    for (auto& th : threads) th.join();
+
+    std::vector<json> winners;
+    int conflicts = 0;
+    for (const auto& r : results) {
+        if (r.status == 200) {
+            winners.push_back(r.js());
+        } else {
+            EXPECT_EQ(r.status, 409) << r.body;
+            if (r.status == 409) ++conflicts;
+        }
+    }
+    ASSERT_EQ(winners.size(), 1u) << "exactly one acquire wins";
+    EXPECT_EQ(conflicts, kAttempts - 1);
+    const std::string winner = str(winners[0], "id");
+    ASSERT_EQ(winner.size(), 36u);
+    for (const auto& r : results) {
+        if (r.status != 409) continue;
+        auto j = r.js();
+        ASSERT_TRUE(j.is_object()) << r.body;
+        EXPECT_EQ(str(j, "error"), "hard_interference") << r.body;
+        EXPECT_FALSE(str(j, "message").empty()) << r.body;
+        ASSERT_TRUE(j.contains("holder") && j["holder"].is_object()) << r.body;
+        EXPECT_EQ(str(j["holder"], "id"), winner) << r.body;
+        EXPECT_EQ(str(j["holder"], "object_id"), "Sketch001") << r.body;
+        EXPECT_EQ(str(j["holder"], "context_level"), "sketch") << r.body;
+        EXPECT_EQ(str(j["holder"], "user"), str(winners[0], "user")) << r.body;
+    }
+    EXPECT_EQ(session_rows(), 1);
+    EXPECT_EQ(server->sql("SELECT id FROM edit_sessions"), std::vector<std::string>{winner});
+    // The losers wrote nothing: one audit row, one event.
+    EXPECT_EQ(audit("edit.session_acquired").size(), 1u);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM events WHERE type = 'edit.session_acquired'"), 1);
+    ASSERT_TRUE(watcher.wait_for("edit.session_acquired", winner)) << watcher.all();
+    watcher.drain(700ms);
+    EXPECT_EQ(watcher.edit_events().size(), 1u) << watcher.all();
+
+    // Once released, the object can be acquired again (by the loser's workstation).
+    const auto& first_who = who[0];
+    std::string holder_token;
+    for (std::size_t i = 0; i < who.size(); ++i)
+        if (str(winners[0], "workstation_id") == who[i].ws) holder_token = who[i].token;
+    ASSERT_FALSE(holder_token.empty());
+    ASSERT_EQ(release(holder_token, "RACE-1", winner).status, 204);
+    auto again = acquire_ok(first_who.token, "RACE-1", first_who.ws, "sketch", "Sketch001");
+    EXPECT_NE(str(again, "id"), winner);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Soft interference and the workstation-targeted edit.interference_resolved.
+
+TEST_P(Sessions, SoftInterferenceIsReportedAndItsResolutionTargetsTheWorkstation) {
+    boot();
+    auto alice = make_user("alice", "editor");
+    auto bob = make_user("bob", "editor");
+    auto carol = make_user("carol", "editor");
+    auto a1 = register_ws(alice, "alice-1");
+    auto a2 = register_ws(alice, "alice-2");
+    auto b1 = register_ws(bob, "bob-1");
+    auto b2 = register_ws(bob, "bob-2");
+    auto c1 = register_ws(carol, "carol-1");
+    auto c2 = register_ws(carol, "carol-2");  // no stream
+    auto item_id = make_item("SOFT-1");
+
+    auto& s_a1 = open("alice/a1", alice, "?workstation_id=" + a1);
+    auto& s_a2 = open("alice/a2", alice, "?workstation_id=" + a2);
+    auto& s_b1 = open("bob/b1", bob, "?workstation_id=" + b1);
+    auto& s_b2 = open("bob/b2 watching", bob, "?workstation_id=" + b2 + "&watch=SOFT-1");
+    auto& s_c1 = open("carol/c1", carol, "?workstation_id=" + c1);
+
+    auto as_ = acquire_ok(alice, "SOFT-1", a1, "sketch", "Sketch001", std::vector<std::string>{"A", "B"});
+    const std::string alice_sid = str(as_, "id");
+    EXPECT_EQ(str(as_, "interference"), "none");
+    EXPECT_EQ(as_.value("dependency_cone", json()), json({"A", "B"}));
+
+    auto bs = acquire_ok(bob, "SOFT-1", b1, "partdesign", "Pad001", std::vector<std::string>{"B", "C"});
+    const std::string bob_sid = str(bs, "id");
+    EXPECT_EQ(str(bs, "interference"), "soft") << bs.dump();
+    json expected_conflicts = json::array(
+        {{{"session_id", alice_sid}, {"user", "alice"}, {"object_id", "Sketch001"}, {"shared_nodes", {"B"}}}});
+    EXPECT_EQ(bs.value("conflicts", json()), expected_conflicts) << bs.dump();
+
+    // The same object id at another context level is no hard interference; a disjoint cone none.
+    auto cs = acquire_ok(carol, "SOFT-1", c1, "assembly", "Sketch001", std::vector<std::string>{"Z"});
+    const std::string carol_sid = str(cs, "id");
+    EXPECT_EQ(str(cs, "interference"), "none") << cs.dump();
+    EXPECT_EQ(cs.value("conflicts", json()), json::array()) << cs.dump();
+
+    // A cone touching both alice's and bob's (from carol's other workstation): both listed, shared
+    // nodes sorted and unique.
+    auto both = acquire_ok(carol, "SOFT-1", c2, "sketch", "Sketch009", std::vector<std::string>{"C", "B", "B", "A"});
+    const std::string both_sid = str(both, "id");
+    EXPECT_EQ(str(both, "interference"), "soft");
+    ASSERT_EQ(both["conflicts"].size(), 2u) << both.dump();
+    std::map<std::string, json> by_session;
+    for (const auto& c : both["conflicts"]) by_session[str(c, "session_id")] = c["shared_nodes"];
+    EXPECT_EQ(by_session[alice_sid], json({"A", "B"})) << both.dump();
+    EXPECT_EQ(by_session[bob_sid], json({"B", "C"})) << both.dump();
+
+    // bob's edit.session_acquired carries the soft interference.
+    {
+        auto e = s_b2.wait_for("edit.session_acquired", bob_sid);
+        ASSERT_TRUE(e) << s_b2.all();
+        EXPECT_EQ(str(e->js(), "interference"), "soft") << e->raw;
+        EXPECT_EQ(e->js().value("conflicts", json()), expected_conflicts) << e->raw;
+    }
+
+    // Releasing carol's Sketch009 resolves the interference of alice's (a1) and bob's (b1) sessions.
+    ASSERT_EQ(release(carol, "SOFT-1", both_sid).status, 204);
+    auto resolved_on = [](Stream& s, const std::string& resolved_id) -> std::optional<SseEvent> {
+        auto deadline = Clock::now() + 5s;
+        while (Clock::now() < deadline) {
+            for (const auto& e : s.of("edit.interference_resolved"))
+                if (str(e.js(), "resolved_session_id") == resolved_id) return e;
+            s.drain(100ms);
+        }
+        return std::nullopt;
+    };
+    for (auto [s, mine] : {std::pair{&s_a1, alice_sid}, std::pair{&s_b1, bob_sid}}) {
+        auto e = resolved_on(*s, both_sid);
+        ASSERT_TRUE(e) << "not told: " << s->all();
+        EXPECT_EQ(str(e->js(), "session_id"), mine) << e->raw;
+        EXPECT_EQ(str(e->js(), "item_id"), item_id) << e->raw;
+        EXPECT_EQ(str(e->js(), "part_number"), "SOFT-1") << e->raw;
+        EXPECT_TRUE(e->id.has_value()) << e->raw;
+    }
+    for (auto* s : {&s_b1, &s_c1, &s_b2, &s_a1}) ASSERT_TRUE(s->wait_for("edit.session_released", both_sid)) << s->all();
+
+    // Releasing alice's Sketch001 resolves bob's (b1) only.
+    ASSERT_EQ(release(alice, "SOFT-1", alice_sid).status, 204);
+    auto resolved = resolved_on(s_b1, alice_sid);
+    ASSERT_TRUE(resolved) << "bob's workstation was not told: " << s_b1.all();
+    auto d = resolved->js();
+    EXPECT_EQ(str(d, "session_id"), bob_sid) << resolved->raw;
+    EXPECT_EQ(str(d, "item_id"), item_id) << resolved->raw;
+    EXPECT_EQ(str(d, "part_number"), "SOFT-1") << resolved->raw;
+    // The item audience got the release: b1 (holds Pad001), c1 (holds Sketch001 assembly), b2
+    // (watches), a1 (held it).
+    for (auto* s : {&s_b1, &s_c1, &s_b2, &s_a1}) {
+        auto e = s->wait_for("edit.session_released", alice_sid);
+        ASSERT_TRUE(e) << s->all();
+        EXPECT_EQ(str(e->js(), "reason"), "released") << e->raw;
+    }
+    for (auto* s : {&s_a1, &s_a2, &s_b1, &s_b2, &s_c1}) s->drain(s == &s_a2 ? 800ms : 200ms);
+    // Targeted: b1 was told twice, a1 once (carol's release), and nobody else ever: not alice's
+    // other workstation, not bob's other workstation (a watcher), not carol (no shared nodes).
+    EXPECT_EQ(s_b1.of("edit.interference_resolved").size(), 2u) << s_b1.all();
+    EXPECT_EQ(s_a1.of("edit.interference_resolved").size(), 1u) << s_a1.all();
+    for (auto* s : {&s_a2, &s_b2, &s_c1}) EXPECT_TRUE(s->of("edit.interference_resolved").empty()) << s->all();
+    EXPECT_TRUE(s_a2.edit_events().empty()) << s_a2.all();
+
+    // Releasing a session with no cone overlap resolves nothing.
+    ASSERT_EQ(release(carol, "SOFT-1", carol_sid).status, 204);
+    ASSERT_TRUE(s_b1.wait_for("edit.session_released", carol_sid)) << s_b1.all();
+    s_b1.drain(500ms);
+    EXPECT_EQ(s_b1.of("edit.interference_resolved").size(), 2u) << s_b1.all();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Bad input and authorisation: a clear 4xx, nothing written.
+
+TEST_P(Sessions, BadInputAndForeignCallersAreRefusedAndWriteNothing) {
+    boot();
+    auto alice = make_user("alice", "editor");
+    auto bob = make_user("bob", "editor");
+    auto vera = make_user("vera", "viewer");
+    auto a1 = register_ws(alice, "alice-1");
+    auto b1 = register_ws(bob, "bob-1");
+    auto v1 = register_ws(vera, "vera-1");
+    make_item("BAD-1");
+    make_item("BAD-2");
+    auto ca = as(port(), alice);
+
+    auto snapshot = [&] {
+        return std::make_pair(session_rows(),
+                              count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'edit.%'") * 1000 +
+                                  count("SELECT COUNT(*) FROM events WHERE type LIKE 'edit.%'"));
+    };
+    const auto before = snapshot();
+    ASSERT_EQ(before.first, 0);
+
+    struct Case {
+        std::string what;
+        std::string pn;
+        std::string body;  // raw JSON
+        int status;
+        std::string error;
+    };
+    auto body = [&](json j) { return j.dump(); };
+    auto ok = acquire_body(a1, "sketch", "Sketch001");
+    auto with = [&](const char* key, json value) {
+        json j = ok;
+        j[key] = std::move(value);
+        return j.dump();
+    };
+    auto without = [&](const char* key) {
+        json j = ok;
+        j.erase(key);
+        return j.dump();
+    };
+    std::vector<Case> cases = {
+        {"unknown context level", "BAD-1", with("context_level", "drawing"), 400, "bad_request"},
+        {"context level in capitals", "BAD-1", with("context_level", "Sketch"), 400, "bad_request"},
+        {"no context level", "BAD-1", without("context_level"), 400, "bad_request"},
+        {"context level not a string", "BAD-1", with("context_level", 3), 400, "bad_request"},
+        {"empty object id", "BAD-1", with("object_id", ""), 400, "bad_request"},
+        {"blank object id", "BAD-1", with("object_id", "   "), 400, "bad_request"},
+        {"no object id", "BAD-1", without("object_id"), 400, "bad_request"},
+        {"object id too long", "BAD-1", with("object_id", std::string(300, 'x')), 400, "bad_request"},
+        {"cone not an array", "BAD-1", with("dependency_cone", "A"), 400, "bad_request"},
+        {"cone an object", "BAD-1", with("dependency_cone", json{{"A", 1}}), 400, "bad_request"},
+        {"cone holding a number", "BAD-1", with("dependency_cone", json::array({"A", 2})), 400, "bad_request"},
+        {"cone holding an empty key", "BAD-1", with("dependency_cone", json::array({"A", ""})), 400, "bad_request"},
+        {"malformed workstation id", "BAD-1", with("workstation_id", "not-a-uuid"), 400, "bad_request"},
+        {"no workstation id", "BAD-1", without("workstation_id"), 400, "bad_request"},
+        {"body not JSON", "BAD-1", "{workstation_id:", 400, "bad_request"},
+        {"body an array", "BAD-1", body(json::array({ok})), 400, "bad_request"},
+        {"another user's workstation", "BAD-1", with("workstation_id", b1), 403, "forbidden"},
+        {"unknown workstation", "BAD-1", with("workstation_id", "00000000-0000-4000-8000-000000000042"), 403,
+         "forbidden"},
+        {"unknown item", "NO-SUCH-1", body(ok), 404, "not_found"},
+        {"invalid part number", "bad%20pn", body(ok), 404, "not_found"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.what);
+        auto r = ca.request("POST", "/api/items/" + c.pn + "/edit-sessions", c.body,
+                            {{"Content-Type", "application/json"}});
+        EXPECT_EQ(r.status, c.status) << r.body;
+        EXPECT_EQ(str(r.js(), "error"), c.error) << r.body;
+        EXPECT_FALSE(str(r.js(), "message").empty()) << r.body;
+        EXPECT_EQ(snapshot(), before);
+    }
+    {
+        SCOPED_TRACE("a viewer acquiring with her own workstation");
+        auto cv = as(port(), vera);
+        auto r = acquire(cv, "BAD-1", acquire_body(v1, "sketch", "Sketch001"));
+        EXPECT_EQ(r.status, 403) << r.body;
+        EXPECT_EQ(str(r.js(), "error"), "forbidden") << r.body;
+        auto anon = HttpClient(port()).post_json("/api/items/BAD-1/edit-sessions", ok);
+        EXPECT_EQ(anon.status, 401) << anon.body;
+        EXPECT_EQ(snapshot(), before);
+    }
+
+    // A real session, then everything that must not touch it.
+    auto s = acquire_ok(alice, "BAD-1", a1, "sketch", "Sketch001", std::vector<std::string>{"A"});
+    const std::string sid = str(s, "id");
+    ASSERT_EQ(sid.size(), 36u);
+    const auto held = snapshot();
+    ASSERT_EQ(held.first, 1);
+    auto expect_refused = [&](const std::string& what, const HttpResult& r, int status, const std::string& error) {
+        SCOPED_TRACE(what);
+        EXPECT_EQ(r.status, status) << r.body;
+        EXPECT_EQ(str(r.js(), "error"), error) << r.body;
+        EXPECT_EQ(snapshot(), held);
+    };
+    expect_refused("hard interference", acquire(ca, "BAD-1", ok), 409, "hard_interference");
+    expect_refused("release by another user", release(bob, "BAD-1", sid), 403, "forbidden");
+    expect_refused("release by a viewer", release(vera, "BAD-1", sid), 403, "forbidden");
+    expect_refused("release through another item", release(alice, "BAD-2", sid), 404, "not_found");
+    expect_refused("release through an unknown item", release(alice, "NO-SUCH-1", sid), 404, "not_found");
+    expect_refused("release of an unknown session", release(alice, "BAD-1", "00000000-0000-4000-8000-000000000042"),
+                   404, "not_found");
+    expect_refused("release of a malformed id", release(alice, "BAD-1", "not-a-uuid"), 404, "not_found");
+    expect_refused("work through another item", put_work(alice, "BAD-2", sid, "bytes"), 404, "not_found");
+    expect_refused("work by another user", put_work(bob, "BAD-1", sid, "bytes"), 403, "forbidden");
+    expect_refused("work by a viewer", put_work(vera, "BAD-1", sid, "bytes"), 403, "forbidden");
+    expect_refused("work for an unknown session",
+                   put_work(alice, "BAD-1", "00000000-0000-4000-8000-000000000042", "bytes"), 404, "not_found");
+    expect_refused("the list of every session as an editor", as(port(), alice).get("/api/edit-sessions"), 403,
+                   "forbidden");
+    EXPECT_EQ(count("SELECT COUNT(*) FROM edit_sessions WHERE work_path <> ''"), 0);
+    auto listed = list_item(vera, "BAD-1");
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    EXPECT_EQ(str(listed[0], "id"), sid);
+    EXPECT_EQ(audit("edit.session_released").size(), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The holder's work upload.
+
+TEST_P(Sessions, WorkUploadIsHashedReplacedLimitedAndRemovedOnRelease) {
+    boot({{"SILO_SERVER_MAX_UPLOAD_BYTES", "4096"}});
+    auto alice = make_user("alice", "editor");
+    auto bob = make_user("bob", "editor");
+    auto a1 = register_ws(alice, "alice-1");
+    make_item("WORK-1");
+    const std::string sid = str(acquire_ok(alice, "WORK-1", a1, "partdesign", "Body"), "id");
+    ASSERT_EQ(sid.size(), 36u);
+    auto db_work = [&] {
+        auto rows = server->sql("SELECT work_hash FROM edit_sessions WHERE id = '" + sid + "'");
+        return rows.empty() ? std::string("(no row)") : rows.front();
+    };
+    auto stored = [&]() -> std::string {
+        auto files = files_in(work_dir());
+        if (files.size() != 1) return "(" + std::to_string(files.size()) + " files)";
+        return read_file(files.front().string());
+    };
+
+    const auto first = blob(3000, 1);
+    auto r = put_work(alice, "WORK-1", sid, first);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(str(r.js(), "session_id"), sid) << r.body;
+    EXPECT_EQ(r.js().value("file_size", -1), 3000) << r.body;
+    EXPECT_EQ(str(r.js(), "file_hash"), sha256_of(first)) << r.body;
+    EXPECT_EQ(files_in(work_dir()).size(), 1u);
+    EXPECT_TRUE(stored() == first) << "the stored work differs from the upload";
+    EXPECT_EQ(db_work(), sha256_of(first));
+
+    // Again, any content type: replaced, still one file.
+    const auto second = blob(4096, 2);  // exactly the limit
+    r = put_work(alice, "WORK-1", sid, second, "application/x-freecad");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.js().value("file_size", -1), 4096) << r.body;
+    EXPECT_EQ(str(r.js(), "file_hash"), sha256_of(second)) << r.body;
+    EXPECT_EQ(files_in(work_dir()).size(), 1u) << "the previous upload was not replaced";
+    EXPECT_TRUE(stored() == second);
+    EXPECT_EQ(db_work(), sha256_of(second));
+
+    auto unchanged = [&](const std::string& what) {
+        SCOPED_TRACE(what);
+        EXPECT_EQ(files_in(work_dir()).size(), 1u);
+        EXPECT_TRUE(stored() == second) << "the stored work changed";
+        EXPECT_EQ(db_work(), sha256_of(second));
+        EXPECT_EQ(files_in(upload_tmp_dir()).size(), 0u) << "a temporary upload was left behind";
+    };
+    r = put_work(bob, "WORK-1", sid, blob(100, 3));
+    EXPECT_EQ(r.status, 403) << r.body;
+    unchanged("another user");
+    r = put_work(alice, "WORK-1", sid, blob(4097, 4));
+    EXPECT_EQ(r.status, 413) << r.body;
+    EXPECT_EQ(str(r.js(), "error"), "payload_too_large") << r.body;
+    unchanged("over the limit (Content-Length)");
+    {
+        // Chunked, so the server only finds out while reading.
+        auto big = blob(6000, 5);
+        std::string req = "PUT /api/items/WORK-1/edit-sessions/" + sid +
+                          "/work HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + alice +
+                          "\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for (std::size_t off = 0; off < big.size(); off += 1000) {
+            char hex[16];
+            std::snprintf(hex, sizeof hex, "%zx", std::min<std::size_t>(1000, big.size() - off));
+            req += std::string(hex) + "\r\n" + big.substr(off, 1000) + "\r\n";
+        }
+        req += "0\r\n\r\n";
+        auto rr = raw_request(port(), req);
+        EXPECT_EQ(rr.status, 413) << rr.body;
+        unchanged("over the limit (chunked)");
+    }
+    r = put_work(alice, "WORK-1", sid, "");
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(str(r.js(), "error"), "bad_request") << r.body;
+    unchanged("empty body");
+
+    // Release removes the work file; the route then answers 404.
+    ASSERT_EQ(release(alice, "WORK-1", sid).status, 204);
+    EXPECT_EQ(files_in(work_dir()).size(), 0u) << "the work file outlived its session";
+    r = put_work(alice, "WORK-1", sid, blob(10, 6));
+    EXPECT_EQ(r.status, 404) << r.body;
+    EXPECT_EQ(files_in(work_dir()).size(), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Liveness: a dropped stream releases after the grace; a reconnect within it keeps the lock.
+
+TEST_P(Sessions, DroppedStreamReleasesAfterTheGraceUnlessItReconnects) {
+    boot();
+    auto alice = make_user("alice", "editor");
+    auto carol = make_user("carol", "viewer");
+    auto a1 = register_ws(alice, "alice-1");
+    auto a2 = register_ws(alice, "alice-2");
+    make_item("LIVE-1");
+    auto& watcher = open("carol watching LIVE-1", carol, "?watch=LIVE-1");
+
+    // Dropped for good: released with reason disconnected, not before the grace.
+    auto& s_a1 = open("alice/a1", alice, "?workstation_id=" + a1);
+    const std::string sid = str(acquire_ok(alice, "LIVE-1", a1, "sketch", "Sketch001"), "id");
+    ASSERT_TRUE(s_a1.wait_for("edit.session_acquired", sid)) << s_a1.all();
+    ASSERT_TRUE(watcher.wait_for("edit.session_acquired", sid)) << watcher.all();
+    // A stream on a2 that stays open: its sessions are not touched.
+    auto& s_a2 = open("alice/a2", alice, "?workstation_id=" + a2);
+    const std::string kept = str(acquire_ok(alice, "LIVE-1", a2, "sketch", "Sketch002"), "id");
+    ASSERT_TRUE(s_a2.wait_for("edit.session_acquired", kept)) << s_a2.all();
+
+    const auto t0 = Clock::now();
+    s_a1.sse->close();
+    auto e = watcher.wait_for("edit.session_released", sid, std::chrono::seconds(kGraceSeconds + kSweepSeconds + 5));
+    const auto after = Clock::now() - t0;
+    ASSERT_TRUE(e) << "not released after the grace: " << watcher.all();
+    EXPECT_EQ(str(e->js(), "reason"), "disconnected") << e->raw;
+    EXPECT_EQ(str(e->js(), "workstation_id"), a1) << e->raw;
+    EXPECT_GE(after, std::chrono::milliseconds(kGraceSeconds * 1000 - 100)) << "released before the grace ended";
+    auto rows = audit("edit.session_released", sid);
+    ASSERT_EQ(rows.size(), 1u) << rows.dump();
+    EXPECT_EQ(str(rows[0]["details"], "reason"), "disconnected") << rows.dump();
+    EXPECT_EQ(str(rows[0], "actor"), "system") << rows.dump();
+    auto listed = list_item(carol, "LIVE-1");
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    EXPECT_EQ(str(listed[0], "id"), kept) << "a session of a connected workstation was released";
+
+    // Dropped and back within the grace: kept past grace + 2 s.
+    s_a2.sse->close();
+    std::this_thread::sleep_for(500ms);
+    auto& back = open("alice/a2 again", alice, "?workstation_id=" + a2);
+    std::this_thread::sleep_for(std::chrono::seconds(kGraceSeconds + 2));
+    listed = list_item(carol, "LIVE-1");
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    EXPECT_EQ(str(listed[0], "id"), kept) << "a reconnect within the grace lost its lock";
+    watcher.drain(100ms);
+    EXPECT_TRUE(watcher.of("edit.session_released", kept).empty()) << watcher.all();
+
+    // The grace starts again at the next drop.
+    back.sse->close();
+    e = watcher.wait_for("edit.session_released", kept, std::chrono::seconds(kGraceSeconds + kSweepSeconds + 5));
+    ASSERT_TRUE(e) << watcher.all();
+    EXPECT_EQ(str(e->js(), "reason"), "disconnected") << e->raw;
+    EXPECT_EQ(session_rows(), 0);
+}
+
+// "Acquiring needs no open stream" (API §5): a workstation whose stream dropped long ago (and
+// whose sessions were released then) may acquire again over REST; that new session was never
+// held by the dropped stream, so the disconnect grace does not apply to it: it lives until it
+// expires like any stream-less session.
+TEST_P(Sessions, AcquireOverRestAfterAnOldDisconnectIsNotReleasedAsDisconnected) {
+    boot();
+    auto alice = make_user("alice", "editor");
+    auto carol = make_user("carol", "viewer");
+    auto a1 = register_ws(alice, "alice-1");
+    make_item("LIVE-2");
+    auto& watcher = open("carol watching LIVE-2", carol, "?watch=LIVE-2");
+    {
+        auto& s_a1 = open("alice/a1", alice, "?workstation_id=" + a1);
+        const std::string old = str(acquire_ok(alice, "LIVE-2", a1, "sketch", "Sketch001"), "id");
+        ASSERT_TRUE(s_a1.wait_for("edit.session_acquired", old)) << s_a1.all();
+        s_a1.sse->close();
+        ASSERT_TRUE(watcher.wait_for("edit.session_released", old, std::chrono::seconds(kGraceSeconds + kSweepSeconds + 5)))
+            << watcher.all();
+    }
+    const std::string fresh = str(acquire_ok(alice, "LIVE-2", a1, "sketch", "Sketch001"), "id");
+    ASSERT_TRUE(watcher.wait_for("edit.session_acquired", fresh)) << watcher.all();
+    watcher.drain(std::chrono::seconds(kSweepSeconds + 2));
+    EXPECT_TRUE(watcher.of("edit.session_released", fresh).empty())
+        << "a session acquired after the stream dropped was released as disconnected: " << watcher.all();
+    auto listed = list_item(carol, "LIVE-2");
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    EXPECT_EQ(str(listed[0], "id"), fresh);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Liveness: expiry by the sweeper; the heartbeat tick refreshes connected workstations.
+
+TEST_P(Sessions, SweeperExpiresStaleSessionsAndHeartbeatKeepsConnectedOnesFresh) {
+    boot();
+    auto alice = make_user("alice", "editor");
+    auto carol = make_user("carol", "viewer");
+    auto a1 = register_ws(alice, "alice-1");
+    auto a2 = register_ws(alice, "alice-2");
+    make_item("EXP-1");
+    auto& watcher = open("carol watching EXP-1", carol, "?watch=EXP-1");
+
+    // a2 has an open stream: its session's last_heartbeat is refreshed by the tick.
+    auto& s_a2 = open("alice/a2", alice, "?workstation_id=" + a2);
+    const std::string live = str(acquire_ok(alice, "EXP-1", a2, "sketch", "Sketch002"), "id");
+    ASSERT_TRUE(s_a2.wait_for("edit.session_acquired", live)) << s_a2.all();
+    const auto hb = [&](const std::string& id) {
+        auto rows = server->sql("SELECT last_heartbeat FROM edit_sessions WHERE id = '" + id + "'");
+        return rows.empty() ? -1LL : std::stoll(rows.front());
+    };
+    const long long aged = hb(live) - 30000;  // 30 s old: stale, yet within the 15 min timeout
+    server->sql("UPDATE edit_sessions SET last_heartbeat = " + std::to_string(aged) + " WHERE id = '" + live + "'");
+    bool refreshed = false;
+    for (auto deadline = Clock::now() + 4s; Clock::now() < deadline && !refreshed; std::this_thread::sleep_for(100ms))
+        refreshed = hb(live) > aged + 25000;
+    EXPECT_TRUE(refreshed) << "the heartbeat tick did not refresh last_heartbeat: " << hb(live) << " vs " << aged;
+
+    // a1 has no stream: a session whose last_heartbeat is long past is released as expired.
+    const std::string sid = str(acquire_ok(alice, "EXP-1", a1, "sketch", "Sketch001"), "id");
+    ASSERT_TRUE(watcher.wait_for("edit.session_acquired", sid)) << watcher.all();
+    std::this_thread::sleep_for(std::chrono::seconds(kSweepSeconds + 1));
+    EXPECT_EQ(list_item(carol, "EXP-1").size(), 2u) << "a fresh session without a stream must stay";
+    server->sql("UPDATE edit_sessions SET last_heartbeat = 1000 WHERE id = '" + sid + "'");
+    auto e = watcher.wait_for("edit.session_released", sid, std::chrono::seconds(kSweepSeconds + 5));
+    ASSERT_TRUE(e) << "not expired: " << watcher.all();
+    EXPECT_EQ(str(e->js(), "reason"), "expired") << e->raw;
+    EXPECT_EQ(str(e->js(), "object_id"), "Sketch001") << e->raw;
+    auto rows = audit("edit.session_expired", sid);
+    ASSERT_EQ(rows.size(), 1u) << rows.dump();
+    EXPECT_EQ(str(rows[0], "actor"), "system") << rows.dump();
+    EXPECT_EQ(str(rows[0]["details"], "reason"), "expired") << rows.dump();
+    EXPECT_EQ(audit("edit.session_released", sid).size(), 0u);
+
+    // The connected one is still there; the object of the expired one is free again.
+    watcher.drain(1500ms);
+    EXPECT_TRUE(watcher.of("edit.session_released", live).empty()) << watcher.all();
+    auto listed = list_item(carol, "EXP-1");
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    EXPECT_EQ(str(listed[0], "id"), live);
+    acquire_ok(alice, "EXP-1", a1, "sketch", "Sketch001");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. A deleted workstation and a deactivated user lose their sessions.
+
+TEST_P(Sessions, DeletingAWorkstationOrDeactivatingAUserReleasesTheirSessions) {
+    boot();
+    auto alice = make_user("alice", "editor");
+    auto dora = make_user("dora", "editor");
+    auto carol = make_user("carol", "viewer");
+    auto a1 = register_ws(alice, "alice-1");
+    auto a2 = register_ws(alice, "alice-2");
+    auto d1 = register_ws(dora, "dora-1");
+    auto d2 = register_ws(dora, "dora-2");
+    make_item("GONE-1");
+    make_item("GONE-2");
+    auto& watcher = open("carol watching", carol, "?watch=GONE-1,GONE-2");
+    auto& s_a1 = open("alice/a1", alice, "?workstation_id=" + a1);
+
+    const std::string on_a1 = str(acquire_ok(alice, "GONE-1", a1, "sketch", "Sketch001"), "id");
+    const std::string on_a1b = str(acquire_ok(alice, "GONE-2", a1, "assembly", "Asm"), "id");
+    const std::string on_a2 = str(acquire_ok(alice, "GONE-1", a2, "sketch", "Sketch002"), "id");
+    const std::string dora1 = str(acquire_ok(dora, "GONE-1", d1, "partdesign", "Pad001"), "id");
+    const std::string dora2 = str(acquire_ok(dora, "GONE-2", d2, "sketch", "Sketch001"), "id");
+    ASSERT_EQ(session_rows(), 5);
+    ASSERT_TRUE(watcher.wait_for("edit.session_acquired", dora2)) << watcher.all();
+
+    // Deleting a1: its two sessions end (reason disconnected), its stream closes, a2 keeps its own.
+    ASSERT_EQ(as(port(), alice).del("/api/workstations/" + a1).status, 204);
+    for (const auto& id : {on_a1, on_a1b}) {
+        auto e = watcher.wait_for("edit.session_released", id);
+        ASSERT_TRUE(e) << watcher.all();
+        EXPECT_EQ(str(e->js(), "reason"), "disconnected") << e->raw;
+        EXPECT_EQ(str(e->js(), "workstation_id"), a1) << e->raw;
+        EXPECT_EQ(audit("edit.session_released", id).size(), 1u);
+    }
+    EXPECT_TRUE(s_a1.sse->closed_by_server(3s)) << "the deleted workstation's stream stayed open";
+    EXPECT_EQ(count("SELECT COUNT(*) FROM edit_sessions WHERE workstation_id = '" + a1 + "'"), 0);
+    EXPECT_EQ(session_rows(), 3);
+
+    // Deactivating dora: both her sessions end.
+    auto patch = admin().request("PATCH", "/api/admin/users/dora", R"({"active":false})",
+                                 {{"Content-Type", "application/json"}});
+    ASSERT_EQ(patch.status, 200) << patch.body;
+    for (const auto& id : {dora1, dora2}) {
+        auto e = watcher.wait_for("edit.session_released", id);
+        ASSERT_TRUE(e) << watcher.all();
+        EXPECT_EQ(str(e->js(), "reason"), "disconnected") << e->raw;
+        EXPECT_EQ(str(e->js(), "user"), "dora") << e->raw;
+    }
+    EXPECT_EQ(count("SELECT COUNT(*) FROM edit_sessions WHERE username = 'dora'"), 0);
+    auto left = server->sql("SELECT id FROM edit_sessions");
+    EXPECT_EQ(left, std::vector<std::string>{on_a2});
+    watcher.drain(700ms);
+    EXPECT_TRUE(watcher.of("edit.session_released", on_a2).empty()) << watcher.all();
+    // dora's objects are free again.
+    acquire_ok(alice, "GONE-2", a2, "sketch", "Sketch001");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Two instances on one PostgreSQL: still exactly one winner.
+
+TEST_P(Sessions, TwoInstancesOnOnePostgresHaveExactlyOneWinner) {
+    if (GetParam() != Db::postgres) GTEST_SKIP() << "several instances need PostgreSQL";
+    boot();
+    auto o = options();
+    o.pg_url = server->pg_url();
+    other = ServerProcess::start(o);
+    const int pa = server->port(), pb = other->port();
+    std::vector<std::pair<std::string, std::string>> who;  // token, workstation
+    for (const char* name : {"ulla", "vince", "wanda", "xavi"}) {
+        auto t = make_user(name, "editor");
+        who.emplace_back(t, register_ws(t, std::string(name) + "-ws"));
+    }
+    auto carol = make_user("carol", "viewer");
+    make_item("MULTI-1");
+    // Watchers on both instances.
+    auto& wa = open("carol on A", carol, "?watch=MULTI-1", pa);
+    auto& wb = open("carol on B", carol, "?watch=MULTI-1", pb);
+
+    constexpr int kAttempts = 100, kThreads = 16;
+    std::vector<HttpResult> results(kAttempts);
+    std::vector<int> port_of(kAttempts);
+    std::atomic<bool> go{false};
+    std::atomic<int> next{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            const int p = t % 2 ? pb : pa;
+            const auto& w = who[static_cast<std::size_t>(t) % who.size()];
+            HttpClient c = as(p, w.first);
+            json body = acquire_body(w.second, "assembly", "Root");
+            while (!go.load()) std::this_thread::yield();
+            for (int i = next++; i < kAttempts; i = next++) {
+                port_of[static_cast<std::size_t>(i)] = p;
+                try {
+                    results[static_cast<std::size_t>(i)] = acquire(c, "MULTI-1", body);
+                } catch (const std::exception& e) {
+                    results[static_cast<std::size_t>(i)].status = -1;
+                    results[static_cast<std::size_t>(i)].body = e.what();
+                }
+            }
+        });
+    }
+    go = true;
+    for (auto& th : threads) th.join();
+
+    std::string winner;
+    int wins = 0, losses = 0;
+    std::set<int> ports_used;
+    for (int i = 0; i < kAttempts; ++i) {
+        const auto& r = results[static_cast<std::size_t>(i)];
+        ports_used.insert(port_of[static_cast<std::size_t>(i)]);
+        if (r.status == 200) {
+            ++wins;
+            winner = str(r.js(), "id");
+        } else {
+            EXPECT_EQ(r.status, 409) << r.body;
+            if (r.status == 409) ++losses;
+        }
+    }
+    EXPECT_EQ(ports_used.size(), 2u) << "both instances took part";
+    ASSERT_EQ(wins, 1) << "exactly one acquire wins across instances";
+    EXPECT_EQ(losses, kAttempts - 1);
+    for (const auto& r : results)
+        if (r.status == 409) {
+            EXPECT_EQ(str(r.js(), "error"), "hard_interference") << r.body;
+            EXPECT_EQ(str(r.js()["holder"], "id"), winner) << r.body;
+        }
+    EXPECT_EQ(server->sql("SELECT id FROM edit_sessions"), std::vector<std::string>{winner});
+    EXPECT_EQ(count("SELECT COUNT(*) FROM events WHERE type = 'edit.session_acquired'"), 1);
+    for (auto* w : {&wa, &wb}) {
+        ASSERT_TRUE(w->wait_for("edit.session_acquired", winner)) << w->all();
+        w->drain(500ms);
+        EXPECT_EQ(w->edit_events().size(), 1u) << w->all();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Db, Sessions, ::testing::Values(Db::sqlite, Db::postgres), param_name);
+
+}  // namespace
