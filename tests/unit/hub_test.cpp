@@ -1,0 +1,234 @@
+// The event hub's rules without sockets or SQL: audiences, cursors, replay merging, holds,
+// back-pressure. Posting is synchronous here, so every step is deterministic.
+#include "events/hub.hpp"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+
+using namespace silo;
+
+namespace {
+
+class FakeSource final : public EventSource {
+public:
+    std::vector<EventRecord> events;
+    std::int64_t pruned = 0;
+    std::vector<EventRecord> after(std::int64_t after_id, std::int64_t limit) override {
+        std::vector<EventRecord> out;
+        for (const auto& e : events)
+            if (e.id > after_id && static_cast<std::int64_t>(out.size()) < limit) out.push_back(e);
+        return out;
+    }
+    std::int64_t last_id() override { return events.empty() ? 0 : events.back().id; }
+    std::int64_t pruned_through() override { return pruned; }
+    void add(std::string type, Audience a, std::string aid, std::string data = "{}") {
+        EventRecord e;
+        e.id = last_id() + 1;
+        e.type = std::move(type);
+        e.audience = a;
+        e.audience_id = std::move(aid);
+        e.data = std::move(data);
+        events.push_back(std::move(e));
+    }
+};
+
+class FakeSink final : public StreamSink {
+public:
+    explicit FakeSink(std::size_t limit = 100) : limit_(limit) {}
+    bool send(std::shared_ptr<const std::string> frame) override {
+        if (closed_) return false;
+        if (frames.size() >= limit_) {
+            close();
+            return false;
+        }
+        frames.push_back(*frame);
+        return true;
+    }
+    void close() override {
+        if (closed_) return;
+        closed_ = true;
+        for (auto& cb : callbacks_) cb();
+    }
+    bool closed() const override { return closed_; }
+    void on_close(std::function<void()> fn) override { callbacks_.push_back(std::move(fn)); }
+    // The event types received, in order (heartbeats and resets included).
+    std::vector<std::string> types() const {
+        std::vector<std::string> out;
+        for (const auto& f : frames) {
+            auto p = f.find("event: ");
+            out.push_back(f.substr(p + 7, f.find('\n', p) - p - 7));
+        }
+        return out;
+    }
+    std::vector<std::string> frames;
+
+private:
+    std::size_t limit_;
+    bool closed_ = false;
+    std::vector<std::function<void()>> callbacks_;
+};
+
+struct Rig {
+    FakeSource source;
+    std::deque<std::function<void()>> io, work;
+    std::unique_ptr<EventHub> hub;
+    std::vector<std::string> connected, disconnected;
+    explicit Rig(std::size_t queue_limit = 100) {
+        EventHub::Options o;
+        o.queue_limit = queue_limit;
+        o.post_io = [this](std::function<void()> fn) { io.push_back(std::move(fn)); };
+        o.post_work = [this](std::function<void()> fn) { work.push_back(std::move(fn)); };
+        o.workstation_connected = [this](const std::string& ws) { connected.push_back(ws); };
+        o.workstation_disconnected = [this](const std::string& ws) { disconnected.push_back(ws); };
+        hub = std::make_unique<EventHub>(o, source);
+        hub->start();
+    }
+    // Runs posted work until nothing is left (bounded).
+    void drain() {
+        for (int i = 0; i < 10000 && (!io.empty() || !work.empty()); ++i) {
+            if (!work.empty()) {
+                auto f = std::move(work.front());
+                work.pop_front();
+                f();
+            } else {
+                auto f = std::move(io.front());
+                io.pop_front();
+                f();
+            }
+        }
+    }
+    std::shared_ptr<FakeSink> attach(Subscription sub, std::size_t limit = 100) {
+        auto sink = std::make_shared<FakeSink>(limit);
+        hub->attach(sink, std::move(sub));
+        drain();
+        return sink;
+    }
+    void publish() {
+        hub->poke();
+        drain();
+    }
+};
+
+Subscription sub(std::string user, std::string ws = "", std::vector<std::string> watch = {}) {
+    Subscription s;
+    s.user_id = std::move(user);
+    s.workstation_id = std::move(ws);
+    s.watch_items.insert(watch.begin(), watch.end());
+    return s;
+}
+
+}  // namespace
+
+TEST(EventHub, EachAudienceReachesOnlyItsStreams) {
+    Rig rig;
+    auto alice_ws1 = rig.attach(sub("alice", "ws1"));
+    auto alice_ws2 = rig.attach(sub("alice", "ws2"));
+    auto bob = rig.attach(sub("bob", "ws3"));
+    auto watcher = rig.attach(sub("carol", "", {"item-1"}));
+
+    rig.source.add("item.created", Audience::everyone, "");
+    rig.source.add("edit.force_released", Audience::workstation, "ws1");
+    rig.source.add("edit.handoff_declined", Audience::user, "alice");
+    rig.source.add("checkpoint.created", Audience::item, "item-1");
+    rig.source.add("checkpoint.created", Audience::item, "item-2");
+    rig.publish();
+
+    EXPECT_EQ(alice_ws1->types(), (std::vector<std::string>{"item.created", "edit.force_released", "edit.handoff_declined"}));
+    EXPECT_EQ(alice_ws2->types(), (std::vector<std::string>{"item.created", "edit.handoff_declined"}));
+    EXPECT_EQ(bob->types(), (std::vector<std::string>{"item.created"}));
+    EXPECT_EQ(watcher->types(), (std::vector<std::string>{"item.created", "checkpoint.created"}));
+    EXPECT_NE(watcher->frames[1].find("id: 4\n"), std::string::npos);
+}
+
+TEST(EventHub, HoldersOfAnItemAreItsWatchersUntilRelease) {
+    Rig rig;
+    auto holder = rig.attach(sub("alice", "ws1"));
+    auto other = rig.attach(sub("bob", "ws2"));
+    rig.source.add("edit.session_acquired", Audience::item, "item-1", R"({"workstation_id":"ws1"})");
+    rig.source.add("checkpoint.created", Audience::item, "item-1");
+    rig.source.add("edit.session_released", Audience::item, "item-1", R"({"workstation_id":"ws1"})");
+    rig.source.add("checkpoint.created", Audience::item, "item-1");
+    rig.publish();
+    EXPECT_EQ(holder->types(),
+              (std::vector<std::string>{"edit.session_acquired", "checkpoint.created", "edit.session_released"}));
+    EXPECT_TRUE(other->types().empty());
+
+    // Holds known at connect time (from the database) count too.
+    auto s = sub("alice", "ws9");
+    s.held_items = {"item-7"};
+    auto reconnected = rig.attach(s);
+    rig.source.add("checkpoint.created", Audience::item, "item-7");
+    rig.publish();
+    EXPECT_EQ(reconnected->types(), (std::vector<std::string>{"checkpoint.created"}));
+}
+
+TEST(EventHub, ReplayThenLiveWithoutGapOrDuplicate) {
+    Rig rig;
+    for (int i = 0; i < 5; ++i) rig.source.add("item.created", Audience::everyone, "");
+    rig.publish();
+    auto s = sub("alice");
+    s.last_event_id = 2;
+    auto sink = std::make_shared<FakeSink>();
+    rig.hub->attach(sink, s);
+    // Events committed while the replay is being read arrive once, in order.
+    rig.source.add("item.updated", Audience::everyone, "");
+    rig.hub->poke();
+    rig.drain();
+    rig.source.add("item.deleted", Audience::everyone, "");
+    rig.publish();
+    ASSERT_EQ(sink->frames.size(), 5u);
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(sink->frames[i].rfind("id: " + std::to_string(i + 3) + "\n", 0), 0u) << sink->frames[i];
+}
+
+TEST(EventHub, HistoryOlderThanRetentionResets) {
+    Rig rig;
+    for (int i = 0; i < 5; ++i) rig.source.add("item.created", Audience::everyone, "");
+    rig.publish();
+    rig.source.pruned = 3;
+    auto s = sub("alice");
+    s.last_event_id = 1;
+    auto sink = rig.attach(s);
+    ASSERT_EQ(sink->types(), (std::vector<std::string>{"stream.reset"}));
+    EXPECT_EQ(sink->frames[0].find("id:"), std::string::npos) << "a reset carries no id";
+    rig.source.add("item.created", Audience::everyone, "");
+    rig.publish();
+    EXPECT_EQ(sink->types(), (std::vector<std::string>{"stream.reset", "item.created"}));
+}
+
+TEST(EventHub, AFullStreamIsDroppedWhileOthersGetEverything) {
+    Rig rig;
+    auto slow = rig.attach(sub("alice", "ws1"), 3);
+    auto fast = rig.attach(sub("bob", "ws2"), 1000);
+    for (int i = 0; i < 10; ++i) rig.source.add("item.created", Audience::everyone, "");
+    rig.publish();
+    EXPECT_TRUE(slow->closed());
+    EXPECT_EQ(fast->frames.size(), 10u);
+    EXPECT_EQ(rig.hub->streams_of_user("alice"), 0u);
+    EXPECT_EQ(rig.hub->streams_of_user("bob"), 1u);
+    EXPECT_EQ(rig.disconnected, (std::vector<std::string>{"ws1"}));
+}
+
+TEST(EventHub, PresenceAndClosingByUserOrWorkstation) {
+    Rig rig;
+    auto a1 = rig.attach(sub("alice", "ws1"));
+    auto a2 = rig.attach(sub("alice", "ws1"));
+    auto b = rig.attach(sub("bob", "ws2"));
+    EXPECT_EQ(rig.connected, (std::vector<std::string>{"ws1", "ws2"}));
+    EXPECT_TRUE(rig.hub->workstation_online("ws1"));
+    auto online = rig.hub->heartbeat();
+    EXPECT_EQ(online.size(), 2u);
+    EXPECT_EQ(a1->types(), (std::vector<std::string>{"heartbeat"}));
+    a1->close();
+    EXPECT_TRUE(rig.disconnected.empty()) << "ws1 still has a stream";
+    rig.hub->close_user("alice");
+    rig.drain();
+    EXPECT_TRUE(a2->closed());
+    EXPECT_EQ(rig.disconnected, (std::vector<std::string>{"ws1"}));
+    rig.hub->close_workstation("ws2");
+    rig.drain();
+    EXPECT_TRUE(b->closed());
+    EXPECT_FALSE(rig.hub->workstation_online("ws2"));
+}
