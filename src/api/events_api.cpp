@@ -75,7 +75,7 @@ void add_event_routes(http::Router& router, const EventsContext& ctx) {
         if (req.has_query("workstation_id")) {
             SILO_TRY(auto ws, ctx.workstations->owned(req.principal, req.query_param("workstation_id")));
             sub.workstation_id = ws.id;
-            if (ctx.held_items) sub.held_items = ctx.held_items(ws.id);
+            if (ctx.held_sessions) sub.held_sessions = ctx.held_sessions(ws.id);
         }
         if (ctx.max_streams_per_user > 0 &&
             ctx.hub->streams_of_user(sub.user_id) >= static_cast<std::size_t>(ctx.max_streams_per_user))

@@ -47,8 +47,9 @@ struct EventsContext {
     ItemService* items = nullptr;
     WorkstationService* workstations = nullptr;
     int max_streams_per_user = 1000;  // 0: unlimited
-    // Items a workstation holds edit sessions on (they count as watched). May be empty.
-    std::function<std::vector<std::string>(const std::string& workstation_id)> held_items;
+    // (item id, session id) of the edit sessions a workstation holds (their items count as
+    // watched). May be empty.
+    std::function<std::vector<std::pair<std::string, std::string>>(const std::string& workstation_id)> held_sessions;
 };
 // GET /api/events
 void add_event_routes(http::Router& router, const EventsContext& ctx);

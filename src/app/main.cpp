@@ -306,6 +306,7 @@ int main(int argc, char** argv) {
         }
     }
     notifier.hub = &hub;
+    workstations.online = [&hub](const std::string& ws) { return hub.workstation_online(ws); };
     // A deactivated user's or deleted workstation's streams close and its sessions end.
     users.on_deactivated = [&hub, &sessions](const UserRecord& u) {
         hub.close_user(u.id);
@@ -330,7 +331,7 @@ int main(int argc, char** argv) {
     ec.items = &items;
     ec.workstations = &workstations;
     ec.max_streams_per_user = cfg.events.max_streams_per_user;
-    ec.held_items = [&sessions](const std::string& ws) { return sessions.held_items(ws); };
+    ec.held_sessions = [&sessions](const std::string& ws) { return sessions.held_sessions(ws); };
     api::add_event_routes(router, ec);
 
     if (print_routes) {

@@ -46,9 +46,9 @@ void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
     auto id = next_id_++;
     Conn& c = conns_[id];
     c.sink = sink;
-    c.held.insert(sub.held_items.begin(), sub.held_items.end());
+    for (const auto& [item, session] : sub.held_sessions) c.held[item].insert(session);
     c.sub = std::move(sub);
-    c.sub.held_items.clear();
+    c.sub.held_sessions.clear();
     c.cursor = c.sub.last_event_id.value_or(delivered_upto_);
     c.replaying = c.sub.last_event_id.has_value();
     bool first_for_ws = false;
@@ -244,14 +244,17 @@ void EventHub::track_holds(const EventRecord& e) {
     auto data = nlohmann::json::parse(e.data, nullptr, false);
     if (!data.is_object()) return;
     auto ws = data.value("workstation_id", std::string());
+    auto session = data.value("session_id", std::string());
     if (ws.empty()) return;
     bool add = e.type == kSessionAcquired;
     for (auto& [id, c] : conns_) {
         if (c.sub.workstation_id != ws) continue;
-        if (add)
-            c.held.insert(e.audience_id);
-        else
-            c.held.erase(e.audience_id);
+        if (add) {
+            c.held[e.audience_id].insert(session);
+        } else if (auto it = c.held.find(e.audience_id); it != c.held.end()) {
+            it->second.erase(session);
+            if (it->second.empty()) c.held.erase(it);
+        }
     }
 }
 

@@ -40,7 +40,9 @@ struct Subscription {
     std::string user_id;
     std::string workstation_id;                    // empty: none
     std::unordered_set<std::string> watch_items;   // item ids from ?watch=
-    std::vector<std::string> held_items;           // items the workstation holds sessions on
+    // (item id, session id) of the edit sessions the workstation holds: those items count as
+    // watched until their last session there ends.
+    std::vector<std::pair<std::string, std::string>> held_sessions;
     std::optional<std::int64_t> last_event_id;     // replay from here
 };
 
@@ -91,7 +93,7 @@ private:
         std::int64_t cursor = 0;     // last event id sent to this stream
         bool replaying = false;
         std::vector<std::pair<std::int64_t, std::shared_ptr<const std::string>>> pending;  // live events during replay
-        std::unordered_set<std::string> held;                                              // items held via its workstation
+        std::unordered_map<std::string, std::unordered_set<std::string>> held;  // item -> sessions held via its workstation
     };
 
     void fetch();

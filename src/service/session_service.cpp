@@ -157,9 +157,10 @@ Result<SessionRecord> SessionService::get(const std::string& part_number, const 
     });
 }
 
-bool SessionService::release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason,
-                                const std::string& actor, nlohmann::json audit_details) {
-    if (!SessionRepository::remove(tx, s.id)) return false;
+std::optional<std::string> SessionService::release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason,
+                                                      const std::string& actor, nlohmann::json audit_details) {
+    auto work = SessionRepository::remove(tx, s.id);
+    if (!work) return std::nullopt;
     Millis now = now_millis();
     for (auto& hook : on_end) hook(tx, s, reason);
     emit(tx, "edit.session_released", Audience::item, s.item_id,
@@ -184,18 +185,20 @@ bool SessionService::release_in(sql::Tx& tx, const SessionRecord& s, const std::
     AuditRepository::append(tx, {actor, reason == kExpired ? "edit.session_expired" : "edit.session_released",
                                  "edit_session", s.id, audit_details},
                             now);
-    return true;
+    return work;
 }
 
 Status SessionService::release(const Principal& p, const std::string& part_number, const std::string& session_id) {
     SILO_TRY(auto s, get(part_number, session_id));
     if (s.user_id != p.user_id) return forbidden("only the holder may release this session");
+    std::optional<std::string> work;
     SILO_CHECK(db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
-        if (!release_in(tx, s, kReleased, p.username)) return session_not_found(session_id);
+        work = release_in(tx, s, kReleased, p.username);
+        if (!work) return session_not_found(session_id);
         return {};
     }));
     events_.committed();
-    remove_file(s.work_path);
+    remove_file(*work);
     return {};
 }
 
@@ -238,18 +241,18 @@ void SessionService::heartbeat(const std::vector<std::string>& workstation_ids) 
 void SessionService::release_many(const std::vector<SessionRecord>& sessions, const std::string& reason,
                                   const std::string& actor) {
     for (const auto& s : sessions) {
-        bool released = false;
+        std::optional<std::string> work;
         auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
-            released = release_in(tx, s, reason, actor);
+            work = release_in(tx, s, reason, actor);
             return {};
         });
         if (!st.ok()) {
             log::warn("releasing a session failed", {{"session_id", s.id}, {"error", st.error().message}});
             continue;
         }
-        if (released) {
+        if (work) {
             events_.committed();
-            remove_file(s.work_path);
+            remove_file(*work);
             log::info("session released", {{"session_id", s.id}, {"reason", reason}});
         }
     }
@@ -285,10 +288,10 @@ void SessionService::release_user(const std::string& user_id, const std::string&
     release_many(mine, kDisconnected, actor);
 }
 
-std::vector<std::string> SessionService::held_items(const std::string& workstation_id) {
-    std::vector<std::string> out;
+std::vector<std::pair<std::string, std::string>> SessionService::held_sessions(const std::string& workstation_id) {
+    std::vector<std::pair<std::string, std::string>> out;
     (void)db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
-        out = SessionRepository::held_items(tx, workstation_id);
+        out = SessionRepository::held_sessions(tx, workstation_id);
         return {};
     });
     return out;

@@ -56,10 +56,11 @@ public:
     Result<SessionRecord> put_work(const Principal& p, const std::string& part_number, const std::string& session_id,
                                    const std::string& temp_file);
 
-    // Inside a caller's transaction: ends the session (false when it was already gone), emits
-    // edit.session_released (+ edit.interference_resolved) and the audit row. The caller
-    // commits, then calls committed() and removes the returned work file if not kept.
-    bool release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason, const std::string& actor,
+    // Inside a caller's transaction: ends the session, emits edit.session_released
+    // (+ edit.interference_resolved) and the audit row. Returns the session's work file path
+    // ('' when none), or nullopt when the session was already gone (someone else ended it).
+    // The caller commits, then calls committed() and removes the work file unless it kept it.
+    std::optional<std::string> release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason, const std::string& actor,
                     nlohmann::json audit_details = nlohmann::json::object());
 
     // Liveness (called from timers and hooks; never throw).
@@ -67,7 +68,8 @@ public:
     void sweep();
     void release_workstation(const std::string& workstation_id, const std::string& actor);
     void release_user(const std::string& user_id, const std::string& actor);
-    std::vector<std::string> held_items(const std::string& workstation_id);
+    // (item id, session id) of the sessions a workstation holds.
+    std::vector<std::pair<std::string, std::string>> held_sessions(const std::string& workstation_id);
 
     // Runs inside the transaction that ends a session, whatever ended it (handoff requests
     // are settled here, pending force-release approvals cancelled).

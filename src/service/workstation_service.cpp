@@ -80,15 +80,21 @@ Result<WorkstationRecord> WorkstationService::owned(const Principal& p, const st
 }
 
 void WorkstationService::seen(const std::vector<std::string>& ids) {
-    if (ids.empty()) return;
+    std::lock_guard lk(presence_mu_);
+    std::vector<std::string> still;
+    for (const auto& id : ids)
+        if (!online || online(id)) still.push_back(id);
+    if (still.empty()) return;
     auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
-        WorkstationRepository::seen(tx, ids, now_millis());
+        WorkstationRepository::seen(tx, still, now_millis());
         return {};
     });
     if (!st.ok()) log::warn("could not record workstation presence", {{"error", st.error().message}});
 }
 
 void WorkstationService::disconnected(const std::string& id) {
+    std::lock_guard lk(presence_mu_);
+    if (online && online(id)) return;  // it reconnected meanwhile
     auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
         WorkstationRepository::disconnected(tx, id, now_millis());
         return {};

@@ -9,6 +9,7 @@
 #include "storage/workstation_repository.hpp"
 
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,14 +31,19 @@ public:
     // The caller's own workstation: 400 malformed id, 403 unknown or another user's.
     Result<WorkstationRecord> owned(const Principal& p, const std::string& id);
 
+    // Presence writes, serialised and checked against `online` at write time, so a heartbeat
+    // write racing a disconnect never leaves a closed workstation marked connected.
     void seen(const std::vector<std::string>& ids);
     void disconnected(const std::string& id);
+    // Whether this instance has an open stream of a workstation now (set at start).
+    std::function<bool(const std::string&)> online;
 
     // Runs after a workstation was deleted (close its streams, release its sessions).
     std::function<void(const WorkstationRecord&)> on_removed;
 
 private:
     sql::Database& db_;
+    std::mutex presence_mu_;
 };
 
 }  // namespace silo

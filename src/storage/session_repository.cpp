@@ -84,8 +84,10 @@ std::vector<SessionRecord> SessionRepository::list(sql::Tx& tx, const SessionFil
     return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + where + " ORDER BY s.acquired_at, s.id", params));
 }
 
-bool SessionRepository::remove(sql::Tx& tx, std::string_view id) {
-    return tx.exec("DELETE FROM edit_sessions WHERE id = $1", {std::string(id)}) > 0;
+std::optional<std::string> SessionRepository::remove(sql::Tx& tx, std::string_view id) {
+    auto r = tx.query_one("DELETE FROM edit_sessions WHERE id = $1 RETURNING work_path", {std::string(id)});
+    if (!r) return std::nullopt;
+    return r->str(0);
 }
 
 void SessionRepository::set_work(sql::Tx& tx, std::string_view id, const std::string& path, std::int64_t size,
@@ -106,15 +108,17 @@ std::vector<SessionRecord> SessionRepository::expired(sql::Tx& tx, Millis before
 std::vector<SessionRecord> SessionRepository::disconnected(sql::Tx& tx, Millis before) {
     return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom +
                                  " JOIN workstations w ON w.id = s.workstation_id"
-                                 " WHERE w.disconnected_at IS NOT NULL AND w.disconnected_at <= $1",
+                                 " WHERE w.disconnected_at IS NOT NULL AND w.disconnected_at <= $1"
+                                 " AND s.acquired_at <= w.disconnected_at",
                              {before}));
 }
 
-std::vector<std::string> SessionRepository::held_items(sql::Tx& tx, std::string_view workstation_id) {
-    std::vector<std::string> out;
-    for (const auto& r : tx.query("SELECT DISTINCT item_id FROM edit_sessions WHERE workstation_id = $1",
+std::vector<std::pair<std::string, std::string>> SessionRepository::held_sessions(sql::Tx& tx,
+                                                                                 std::string_view workstation_id) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : tx.query("SELECT item_id, id FROM edit_sessions WHERE workstation_id = $1",
                                   {std::string(workstation_id)}))
-        out.push_back(r.str(0));
+        out.emplace_back(r.str(0), r.str(1));
     return out;
 }
 

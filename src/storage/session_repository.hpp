@@ -44,18 +44,20 @@ public:
     static std::optional<SessionRecord> find_holder(sql::Tx& tx, std::string_view item_id, std::string_view level,
                                                     std::string_view object_id);
     static std::vector<SessionRecord> list(sql::Tx& tx, const SessionFilter& f);
-    // Deletes the row; false when it was already gone (someone else released it first).
-    static bool remove(sql::Tx& tx, std::string_view id);
+    // Deletes the row and returns its work file path ('' when none); nullopt when it was
+    // already gone (someone else released it first).
+    static std::optional<std::string> remove(sql::Tx& tx, std::string_view id);
     static void set_work(sql::Tx& tx, std::string_view id, const std::string& path, std::int64_t size,
                          const std::string& hash);
     // The heartbeat tick: sessions of workstations with an open stream stay alive.
     static void heartbeat(sql::Tx& tx, const std::vector<std::string>& workstation_ids, Millis now);
     // Sessions whose last_heartbeat is older than `before`.
     static std::vector<SessionRecord> expired(sql::Tx& tx, Millis before);
-    // Sessions of workstations whose last stream closed before `before` and did not come back.
+    // Sessions of workstations whose last stream closed before `before` and did not come back
+    // (only sessions already held when the stream dropped: acquiring needs no open stream).
     static std::vector<SessionRecord> disconnected(sql::Tx& tx, Millis before);
-    // Item ids a workstation holds sessions on.
-    static std::vector<std::string> held_items(sql::Tx& tx, std::string_view workstation_id);
+    // (item id, session id) of the sessions a workstation holds.
+    static std::vector<std::pair<std::string, std::string>> held_sessions(sql::Tx& tx, std::string_view workstation_id);
 };
 
 }  // namespace silo

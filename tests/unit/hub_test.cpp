@@ -146,9 +146,9 @@ TEST(EventHub, HoldersOfAnItemAreItsWatchersUntilRelease) {
     Rig rig;
     auto holder = rig.attach(sub("alice", "ws1"));
     auto other = rig.attach(sub("bob", "ws2"));
-    rig.source.add("edit.session_acquired", Audience::item, "item-1", R"({"workstation_id":"ws1"})");
+    rig.source.add("edit.session_acquired", Audience::item, "item-1", R"({"workstation_id":"ws1","session_id":"s1"})");
     rig.source.add("checkpoint.created", Audience::item, "item-1");
-    rig.source.add("edit.session_released", Audience::item, "item-1", R"({"workstation_id":"ws1"})");
+    rig.source.add("edit.session_released", Audience::item, "item-1", R"({"workstation_id":"ws1","session_id":"s1"})");
     rig.source.add("checkpoint.created", Audience::item, "item-1");
     rig.publish();
     EXPECT_EQ(holder->types(),
@@ -157,11 +157,19 @@ TEST(EventHub, HoldersOfAnItemAreItsWatchersUntilRelease) {
 
     // Holds known at connect time (from the database) count too.
     auto s = sub("alice", "ws9");
-    s.held_items = {"item-7"};
+    s.held_sessions = {{"item-7", "s7"}, {"item-7", "s8"}};
     auto reconnected = rig.attach(s);
     rig.source.add("checkpoint.created", Audience::item, "item-7");
     rig.publish();
     EXPECT_EQ(reconnected->types(), (std::vector<std::string>{"checkpoint.created"}));
+    // Releasing one of two sessions on the item keeps the workstation following it.
+    rig.source.add("edit.session_released", Audience::item, "item-7", R"({"workstation_id":"ws9","session_id":"s7"})");
+    rig.source.add("checkpoint.created", Audience::item, "item-7");
+    rig.source.add("edit.session_released", Audience::item, "item-7", R"({"workstation_id":"ws9","session_id":"s8"})");
+    rig.source.add("checkpoint.created", Audience::item, "item-7");
+    rig.publish();
+    EXPECT_EQ(reconnected->types(), (std::vector<std::string>{"checkpoint.created", "edit.session_released",
+                                                              "checkpoint.created", "edit.session_released"}));
 }
 
 TEST(EventHub, ReplayThenLiveWithoutGapOrDuplicate) {
