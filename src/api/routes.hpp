@@ -7,7 +7,10 @@
 #include "auth/auth_service.hpp"
 #include "service/approval_service.hpp"
 #include "service/audit_service.hpp"
+#include "service/checkpoint_service.hpp"
+#include "service/handoff_service.hpp"
 #include "service/item_service.hpp"
+#include "service/revision_service.hpp"
 #include "service/user_service.hpp"
 #include "service/session_service.hpp"
 #include "service/workstation_service.hpp"
@@ -39,6 +42,12 @@ void add_approval_routes(http::Router& router, ApprovalService& approvals);
 
 // /api/items/{pn}/edit-sessions..., /api/edit-sessions
 void add_session_routes(http::Router& router, SessionService& sessions);
+// /api/items/{pn}/file, /api/items/{pn}/revisions, /api/items/{pn}/file/{rev}
+void add_revision_routes(http::Router& router, RevisionService& revisions);
+// /api/items/{pn}/checkpoints...
+void add_checkpoint_routes(http::Router& router, CheckpointService& checkpoints);
+// request-handoff, force-release, /api/handoff-requests...
+void add_handoff_routes(http::Router& router, HandoffService& handoffs, const SessionService& sessions);
 // /api/workstations...
 void add_workstation_routes(http::Router& router, WorkstationService& workstations);
 

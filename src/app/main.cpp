@@ -13,10 +13,14 @@
 #include "http/server.hpp"
 #include "service/approval_service.hpp"
 #include "service/audit_service.hpp"
+#include "service/checkpoint_service.hpp"
 #include "service/item_service.hpp"
+#include "service/revision_service.hpp"
 #include "service/events.hpp"
+#include "service/handoff_service.hpp"
 #include "service/user_service.hpp"
 #include "service/workstation_service.hpp"
+#include "storage/blob_store.hpp"
 #include "storage/event_listener.hpp"
 #include "events/hub.hpp"
 #include "storage/sql.hpp"
@@ -247,6 +251,14 @@ int main(int argc, char** argv) {
     WorkstationService workstations(*db);
     SessionService sessions(*db, notifier, cfg.sessions, (fs::path(cfg.storage.root_dir) / "work").string());
     ApprovalService approvals(*db, notifier, std::move(*workflows), cfg.approvals.allow_self_approval);
+    BlobStore blobs(cfg.storage.root_dir);
+    RevisionService revisions(*db, notifier, blobs, cfg.storage.orphan_grace_minutes);
+    CheckpointService checkpoints(*db, notifier, blobs, sessions, cfg.sessions, cfg.storage.orphan_grace_minutes);
+    HandoffService handoffs(*db, notifier, sessions, checkpoints, approvals, cfg.sessions);
+    handoffs.install_hooks();
+    if (cfg.sessions.force_release_requires_approval && !approvals.workflow(cfg.sessions.force_release_workflow))
+        return fail("modules.sessions.force_release_workflow: no workflow named '" + cfg.sessions.force_release_workflow +
+                    "' in " + cfg.workflows.directory);
 
     if (operator_command) return run_operator_command(app, op, users, auth);
 
@@ -307,6 +319,11 @@ int main(int argc, char** argv) {
     }
     notifier.hub = &hub;
     workstations.online = [&hub](const std::string& ws) { return hub.workstation_online(ws); };
+    // A stream on another instance refreshes the presence row at least every heartbeat.
+    const Millis presence_fresh = 2 * static_cast<Millis>(cfg.events.heartbeat_seconds) * 1000;
+    handoffs.connected = [&workstations, presence_fresh](const std::string& ws) {
+        return workstations.connected(ws, presence_fresh);
+    };
     // A deactivated user's or deleted workstation's streams close and its sessions end.
     users.on_deactivated = [&hub, &sessions](const UserRecord& u) {
         hub.close_user(u.id);
@@ -322,8 +339,11 @@ int main(int argc, char** argv) {
     api::add_user_routes(router, users);
     api::add_audit_routes(router, audit);
     api::add_item_routes(router, items);
+    api::add_revision_routes(router, revisions);
+    api::add_checkpoint_routes(router, checkpoints);
     api::add_workstation_routes(router, workstations);
     api::add_session_routes(router, sessions);
+    api::add_handoff_routes(router, handoffs, sessions);
     api::add_workflow_routes(router, approvals);
     api::add_approval_routes(router, approvals);
     api::EventsContext ec;
@@ -350,6 +370,16 @@ int main(int argc, char** argv) {
     });
     if (cfg.sessions.enabled)
         server.every(cfg.sessions.sweep_interval_seconds, [&] { server.post_work([&sessions] { sessions.sweep(); }); });
+    // Expired and over-cap checkpoints, and files no row names (a crash between a file and
+    // its row): once at start, then every minute.
+    auto sweep_files = [&] {
+        server.post_work([&checkpoints, &revisions] {
+            checkpoints.sweep();
+            revisions.sweep();
+        });
+    };
+    sweep_files();
+    server.every(60.0, sweep_files);
     server.every(1.0, [&hub] { hub.poke(); });
     const Millis retention = static_cast<Millis>(cfg.events.retention_hours) * 3600 * 1000;
     server.every(60.0, [&] {

@@ -116,6 +116,8 @@ const std::vector<KeySpec>& key_table() {
 
             text_key("storage.root_dir", &field<&C::storage, &StorageConfig::root_dir>,
                      TextRule::non_empty),
+            int_key("storage.orphan_grace_minutes", &field<&C::storage, &StorageConfig::orphan_grace_minutes>, 0,
+                    525600),
             text_key("schemas.directory", &field<&C::schemas, &SchemasConfig::directory>,
                      TextRule::non_empty),
             text_key("workflows.directory", &field<&C::workflows, &WorkflowsConfig::directory>,

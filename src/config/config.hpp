@@ -29,6 +29,9 @@ struct DatabaseConfig {
 
 struct StorageConfig {
     std::string root_dir = "./data/files";
+    // Files in the store that no row names (a crash between writing a file and committing its
+    // row) are removed once older than this; younger ones may be uploads still in flight.
+    int orphan_grace_minutes = 60;
 };
 
 struct SchemasConfig {

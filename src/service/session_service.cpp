@@ -3,18 +3,14 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
-#include "core/sha256.hpp"
 #include "core/strings.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/blob_store.hpp"
 #include "storage/item_repository.hpp"
 #include "storage/workstation_repository.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <filesystem>
-#include <fstream>
 
 namespace fs = std::filesystem;
 
@@ -42,23 +38,6 @@ std::vector<ConeHolder> holders(const std::vector<SessionRecord>& sessions, cons
     for (const auto& s : sessions)
         if (s.id != except_id) out.push_back({s.id, s.username, s.object_id, s.dependency_cone});
     return out;
-}
-
-// Hashes a file and flushes it to disk; returns the hex SHA-256.
-std::string hash_and_sync(const std::string& path) {
-    Sha256 h;
-    std::ifstream in(path, std::ios::binary);
-    char buf[65536];
-    while (in) {
-        in.read(buf, sizeof buf);
-        if (in.gcount() > 0) h.update(buf, static_cast<std::size_t>(in.gcount()));
-    }
-    int fd = ::open(path.c_str(), O_RDONLY);
-    if (fd >= 0) {
-        ::fsync(fd);
-        ::close(fd);
-    }
-    return h.final_hex();
 }
 
 }  // namespace
@@ -210,7 +189,7 @@ Result<SessionRecord> SessionService::put_work(const Principal& p, const std::st
     fs::create_directories(work_dir_, ec);
     auto size = static_cast<std::int64_t>(fs::file_size(temp_file, ec));
     if (ec) return internal_error("the upload could not be read");
-    auto hash = hash_and_sync(temp_file);
+    SILO_TRY(auto hash, hash_and_sync(temp_file));
     auto dest = (fs::path(work_dir_) / (s.id + "-" + random_hex(8) + ".work")).string();
     fs::rename(temp_file, dest, ec);
     if (ec) return internal_error("the upload could not be stored");

@@ -78,9 +78,11 @@ public:
     void committed() { events_.committed(); }
     bool enabled() const { return cfg_.enabled; }
 
+    // Removes a session work file ('' is a no-op).
+    static void remove_file(const std::string& path);
+
 private:
     void release_many(const std::vector<SessionRecord>& sessions, const std::string& reason, const std::string& actor);
-    static void remove_file(const std::string& path);
 
     sql::Database& db_;
     EventNotifier& events_;

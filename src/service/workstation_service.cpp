@@ -70,6 +70,17 @@ Status WorkstationService::remove(const Principal& p, const std::string& id) {
     return {};
 }
 
+bool WorkstationService::connected(const std::string& id, Millis fresh_ms) {
+    if (online && online(id)) return true;
+    bool fresh = false;
+    (void)db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
+        auto w = WorkstationRepository::find(tx, id);
+        fresh = w && !w->disconnected_at && w->last_seen && *w->last_seen >= now_millis() - fresh_ms;
+        return {};
+    });
+    return fresh;
+}
+
 Result<WorkstationRecord> WorkstationService::owned(const Principal& p, const std::string& id) {
     if (!is_uuid(id)) return bad_request("workstation_id must be a UUID");
     return db_.transact<WorkstationRecord>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<WorkstationRecord> {

@@ -2,6 +2,7 @@
 // presence (last_seen / disconnected_at) fed by the event hub. Thread-safe.
 #pragma once
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/role.hpp"
 #include "service/events.hpp"
@@ -37,6 +38,9 @@ public:
     void disconnected(const std::string& id);
     // Whether this instance has an open stream of a workstation now (set at start).
     std::function<bool(const std::string&)> online;
+    // Whether the workstation has an open stream on this instance or, by its presence row, on
+    // another one (seen within fresh_ms and not disconnected since).
+    bool connected(const std::string& id, Millis fresh_ms);
 
     // Runs after a workstation was deleted (close its streams, release its sessions).
     std::function<void(const WorkstationRecord&)> on_removed;

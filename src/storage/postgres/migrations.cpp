@@ -189,6 +189,66 @@ CREATE TABLE edit_sessions (
 CREATE INDEX edit_sessions_by_workstation ON edit_sessions (workstation_id);
 CREATE INDEX edit_sessions_by_heartbeat ON edit_sessions (last_heartbeat);
 )sql"},
+    {5, R"sql(
+-- Files (API.md §2 revisions, §6 checkpoints) live in the BlobStore under storage.root_dir and
+-- rows name them by blob_key. A row is inserted only after its file is durable on disk, so no
+-- row ever points at a missing file; a crash in between leaves an orphan file that the
+-- orphan sweep removes.
+CREATE TABLE revisions (
+    item_id         TEXT NOT NULL REFERENCES items (id),
+    revision_number BIGINT NOT NULL,
+    comment         TEXT NOT NULL,
+    blob_key        TEXT NOT NULL,
+    file_size       BIGINT NOT NULL,
+    file_hash       TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    created_by      TEXT NOT NULL,
+    PRIMARY KEY (item_id, revision_number)
+);
+CREATE TABLE checkpoints (
+    id            TEXT PRIMARY KEY,
+    item_id       TEXT NOT NULL REFERENCES items (id),
+    user_id       TEXT NOT NULL,
+    username      TEXT NOT NULL,
+    base_revision BIGINT NOT NULL,
+    context       TEXT NOT NULL,
+    storage_mode  TEXT NOT NULL,
+    blob_key      TEXT NOT NULL,
+    file_size     BIGINT NOT NULL,
+    file_hash     TEXT NOT NULL,
+    pinned        INTEGER NOT NULL,
+    created_at    BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL  -- 0 when pinned (never expires)
+);
+CREATE INDEX checkpoints_by_item ON checkpoints (item_id, user_id, created_at);
+CREATE INDEX checkpoints_by_expiry ON checkpoints (expires_at);
+-- Handoff requests (API.md §7): pending until declined or the session ends.
+CREATE TABLE handoff_requests (
+    id                    TEXT PRIMARY KEY,
+    session_id            TEXT NOT NULL,
+    item_id               TEXT NOT NULL REFERENCES items (id),
+    requester_id          TEXT NOT NULL,
+    requester             TEXT NOT NULL,
+    holder_id             TEXT NOT NULL,
+    holder                TEXT NOT NULL,
+    holder_workstation_id TEXT NOT NULL,
+    message               TEXT NOT NULL,
+    status                TEXT NOT NULL CHECK (status IN ('pending', 'declined', 'fulfilled', 'superseded')),
+    response              TEXT NOT NULL,  -- the holder's decline message
+    created_at            BIGINT NOT NULL,
+    resolved_at           BIGINT NOT NULL  -- 0 while pending
+);
+CREATE INDEX handoff_requests_by_session ON handoff_requests (session_id, status);
+-- Pending force-release approvals (API.md §7): one per session at most (the primary key
+-- decides between concurrent requests); the row lives while its approval is pending.
+CREATE TABLE force_release_requests (
+    session_id  TEXT PRIMARY KEY,
+    approval_id TEXT NOT NULL,
+    admin       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

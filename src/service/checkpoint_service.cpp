@@ -1,0 +1,200 @@
+#include "service/checkpoint_service.hpp"
+
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "domain/part_number.hpp"
+#include "storage/audit_repository.hpp"
+#include "storage/item_repository.hpp"
+#include "storage/session_repository.hpp"
+
+#include <array>
+
+namespace silo {
+
+namespace {
+
+constexpr std::array<const char*, 5> kContexts = {"sketch_close", "body_close", "assembly_close", "manual", "autosave"};
+constexpr std::int64_t kSweepBatch = 500;
+
+bool valid_context(const std::string& c) {
+    for (const auto* k : kContexts)
+        if (c == k) return true;
+    return false;
+}
+
+Error item_not_found(const std::string& pn) { return not_found("item '" + pn + "' not found"); }
+Error checkpoint_not_found(const std::string& id) { return not_found("no checkpoint " + id + " on this item"); }
+
+Result<ItemRecord> live_item(sql::Tx& tx, const std::string& part_number) {
+    if (!valid_part_number(part_number)) return item_not_found(part_number);
+    auto item = ItemRepository::find_by_part_number(tx, part_number);
+    if (!item) return item_not_found(part_number);
+    return std::move(*item);
+}
+
+}  // namespace
+
+nlohmann::json checkpoint_json(const CheckpointRecord& c) {
+    return {{"id", c.id},
+            {"item_id", c.item_id},
+            {"part_number", c.part_number},
+            {"user", c.username},
+            {"base_revision", c.base_revision},
+            {"context", c.context},
+            {"storage_mode", c.storage_mode},
+            {"file_hash", c.file_hash},
+            {"file_size", c.file_size},
+            {"pinned", c.pinned},
+            {"created_at", format_rfc3339(c.created_at)},
+            {"expires_at", c.expires_at == 0 ? nlohmann::json(nullptr) : nlohmann::json(format_rfc3339(c.expires_at))}};
+}
+
+Result<CheckpointRecord> CheckpointService::create(const Principal& p, const std::string& part_number,
+                                                   const CheckpointInput& in, const std::string& temp_file) {
+    if (!valid_context(in.context))
+        return bad_request("context must be one of sketch_close, body_close, assembly_close, manual, autosave");
+    if (in.base_revision < 0) return bad_request("base_revision must be a revision number (0 or more)");
+    if (!in.session_id.empty() && !is_uuid(in.session_id)) return not_found("no active edit session " + in.session_id + " on this item");
+    if (!valid_part_number(part_number)) return item_not_found(part_number);
+    SILO_TRY(auto blob, blobs_.put(temp_file, "checkpoints"));
+
+    std::vector<CheckpointRecord> trimmed;
+    std::optional<std::string> work;
+    auto r = db_.transact<CheckpointRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<CheckpointRecord> {
+        trimmed.clear();
+        work.reset();
+        SILO_TRY(auto item, live_item(tx, part_number));
+        if (in.base_revision > item.revision)
+            return bad_request("base_revision " + std::to_string(in.base_revision) + " is above the item's revision " +
+                               std::to_string(item.revision));
+        CheckpointRecord c;
+        c.id = new_uuid();
+        c.item_id = item.id;
+        c.part_number = item.part_number;
+        c.user_id = p.user_id;
+        c.username = p.username;
+        c.base_revision = in.base_revision;
+        c.context = in.context;
+        c.blob_key = blob.key;
+        c.file_size = blob.size;
+        c.file_hash = blob.sha256;
+        c.created_at = now_millis();
+        c.expires_at = c.created_at + static_cast<Millis>(cfg_.checkpoint_ttl_hours) * 3600 * 1000;
+        if (!in.session_id.empty()) {
+            auto s = SessionRepository::find(tx, to_lower_uuid(in.session_id));
+            if (!s || s->item_id != item.id) return not_found("no active edit session " + in.session_id + " on this item");
+            if (s->user_id != p.user_id) return forbidden("only the holder may end this session with a checkpoint");
+            work = sessions_.release_in(tx, *s, kCheckpoint, p.username, {{"checkpoint_id", c.id}});
+            if (!work) return not_found("no active edit session " + in.session_id + " on this item");
+        }
+        CheckpointRepository::insert(tx, c);
+        trimmed = CheckpointRepository::over_cap(tx, item.id, p.user_id, cfg_.checkpoint_max_per_item);
+        for (const auto& old : trimmed) CheckpointRepository::remove(tx, old.id);
+        AuditRepository::append(tx, {p.username, "checkpoint.created", "checkpoint", c.id,
+                                     {{"part_number", c.part_number}, {"context", c.context},
+                                      {"base_revision", c.base_revision}, {"file_hash", c.file_hash},
+                                      {"file_size", c.file_size}, {"session_id", in.session_id}}},
+                                c.created_at);
+        emit(tx, "checkpoint.created", Audience::item, c.item_id,
+             {{"item_id", c.item_id}, {"part_number", c.part_number}, {"checkpoint_id", c.id}, {"user", c.username},
+              {"context", c.context}, {"base_revision", c.base_revision}});
+        return c;
+    });
+    if (!r.ok()) {
+        blobs_.remove(blob.key);
+        return r;
+    }
+    events_.committed();
+    remove_blobs(trimmed);
+    if (work && !work->empty()) SessionService::remove_file(*work);
+    return r;
+}
+
+Result<CheckpointPage> CheckpointService::list(const std::string& part_number, const std::string& username,
+                                               std::int64_t limit, std::int64_t offset) {
+    return db_.transact<CheckpointPage>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<CheckpointPage> {
+        SILO_TRY(auto item, live_item(tx, part_number));
+        return CheckpointRepository::list(tx, item.id, username, now_millis(), limit, offset);
+    });
+}
+
+Result<CheckpointRecord> CheckpointService::latest(const std::string& part_number, const std::string& username) {
+    SILO_TRY(auto page, list(part_number, username, 1, 0));
+    if (page.checkpoints.empty())
+        return not_found(username.empty() ? "the item has no checkpoints" : "the item has no checkpoints of " + username);
+    return std::move(page.checkpoints.front());
+}
+
+Result<CheckpointRecord> CheckpointService::get(const std::string& part_number, const std::string& id) {
+    if (!is_uuid(id)) return checkpoint_not_found(id);
+    return db_.transact<CheckpointRecord>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<CheckpointRecord> {
+        SILO_TRY(auto item, live_item(tx, part_number));
+        auto c = CheckpointRepository::find(tx, to_lower_uuid(id));
+        if (!c || c->item_id != item.id || (!c->pinned && c->expires_at <= now_millis())) return checkpoint_not_found(id);
+        return std::move(*c);
+    });
+}
+
+Status CheckpointService::remove(const Principal& p, const std::string& part_number, const std::string& id) {
+    SILO_TRY(auto c, get(part_number, id));
+    if (c.user_id != p.user_id && p.role != Role::admin) return forbidden("only the owner or an admin may delete a checkpoint");
+    SILO_CHECK(db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+        if (!CheckpointRepository::remove(tx, c.id)) return checkpoint_not_found(id);
+        AuditRepository::append(tx, {p.username, "checkpoint.deleted", "checkpoint", c.id,
+                                     {{"part_number", c.part_number}, {"owner", c.username}, {"context", c.context},
+                                      {"pinned", c.pinned}}},
+                                now_millis());
+        return {};
+    }));
+    blobs_.remove(c.blob_key);
+    return {};
+}
+
+Result<CheckpointRecord> CheckpointService::preserve_work_in(sql::Tx& tx, const SessionRecord& s,
+                                                             std::int64_t base_revision) {
+    SILO_TRY(auto blob, blobs_.link(s.work_path, "checkpoints", s.work_size, s.work_hash));
+    CheckpointRecord c;
+    c.id = new_uuid();
+    c.item_id = s.item_id;
+    c.part_number = s.part_number;
+    c.user_id = s.user_id;
+    c.username = s.username;
+    c.base_revision = base_revision;
+    c.context = kForceReleaseContext;
+    c.blob_key = blob.key;
+    c.file_size = blob.size;
+    c.file_hash = blob.sha256;
+    c.pinned = true;
+    c.created_at = now_millis();
+    c.expires_at = 0;
+    CheckpointRepository::insert(tx, c);
+    return c;
+}
+
+void CheckpointService::remove_blobs(const std::vector<CheckpointRecord>& gone) {
+    for (const auto& c : gone) blobs_.remove(c.blob_key);
+}
+
+void CheckpointService::sweep() {
+    std::vector<CheckpointRecord> gone;
+    auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+        gone = CheckpointRepository::expired(tx, now_millis(), kSweepBatch);
+        for (const auto& [item_id, user_id] : CheckpointRepository::crowded(tx, cfg_.checkpoint_max_per_item)) {
+            auto extra = CheckpointRepository::over_cap(tx, item_id, user_id, cfg_.checkpoint_max_per_item);
+            gone.insert(gone.end(), extra.begin(), extra.end());
+        }
+        for (const auto& c : gone) CheckpointRepository::remove(tx, c.id);
+        return {};
+    });
+    if (!st.ok()) {
+        log::warn("checkpoint sweep failed", {{"error", st.error().message}});
+        return;
+    }
+    remove_blobs(gone);
+    if (!gone.empty()) log::info("checkpoints expired", {{"count", static_cast<std::int64_t>(gone.size())}});
+    blobs_.sweep_orphans("checkpoints", now_millis() - static_cast<Millis>(orphan_grace_minutes_) * 60 * 1000, db_,
+                         &CheckpointRepository::blob_referenced);
+}
+
+}  // namespace silo

@@ -1,0 +1,155 @@
+#include "storage/blob_store.hpp"
+
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "core/sha256.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace silo {
+
+namespace {
+
+bool valid_kind(const std::string& kind) { return kind == "revisions" || kind == "checkpoints"; }
+
+void sync_dir(const fs::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+}
+
+Millis mtime_millis(const fs::directory_entry& e) {
+    std::error_code ec;
+    auto t = e.last_write_time(ec);
+    if (ec) return 0;
+    auto age = std::chrono::duration_cast<std::chrono::milliseconds>(fs::file_time_type::clock::now() - t).count();
+    return now_millis() - age;
+}
+
+}  // namespace
+
+Result<std::string> hash_and_sync(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) return internal_error("the upload could not be read");
+    Sha256 h;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            ::close(fd);
+            return internal_error("the upload could not be read");
+        }
+        if (n == 0) break;
+        h.update(buf, static_cast<std::size_t>(n));
+    }
+    int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) return internal_error("the upload could not be flushed to disk");
+    return h.final_hex();
+}
+
+std::string BlobStore::temp_path() const {
+    std::error_code ec;
+    auto dir = fs::path(root_) / "tmp";
+    fs::create_directories(dir, ec);
+    return (dir / ("blob-" + random_hex(12) + ".part")).string();
+}
+
+Result<std::string> BlobStore::new_key_path(const std::string& kind, std::string& key) const {
+    if (!valid_kind(kind)) return internal_error("unknown blob kind");
+    std::error_code ec;
+    auto dir = fs::path(root_) / kind;
+    fs::create_directories(dir, ec);
+    if (ec) return internal_error("the file store is not writable");
+    key = kind + "/" + new_uuid();
+    return (fs::path(root_) / key).string();
+}
+
+Result<StoredBlob> BlobStore::put(const std::string& temp_file, const std::string& kind) {
+    std::error_code ec;
+    auto size = fs::file_size(temp_file, ec);
+    if (ec) return internal_error("the upload could not be read");
+    SILO_TRY(auto hash, hash_and_sync(temp_file));
+    StoredBlob b;
+    SILO_TRY(auto dest, new_key_path(kind, b.key));
+    fs::rename(temp_file, dest, ec);
+    if (ec) return internal_error("the upload could not be stored");
+    sync_dir(fs::path(dest).parent_path());
+    b.size = static_cast<std::int64_t>(size);
+    b.sha256 = std::move(hash);
+    return b;
+}
+
+Result<StoredBlob> BlobStore::link(const std::string& existing, const std::string& kind, std::int64_t size,
+                                   const std::string& sha256) {
+    StoredBlob b;
+    SILO_TRY(auto dest, new_key_path(kind, b.key));
+    std::error_code ec;
+    fs::create_hard_link(existing, dest, ec);
+    if (ec) return internal_error("the work file could not be preserved");
+    // The link shares the work file's (possibly old) mtime: make it young so that the orphan
+    // sweep leaves it alone until its row commits.
+    fs::last_write_time(dest, fs::file_time_type::clock::now(), ec);
+    sync_dir(fs::path(dest).parent_path());
+    b.size = size;
+    b.sha256 = sha256;
+    return b;
+}
+
+std::string BlobStore::path(const std::string& key) const {
+    auto slash = key.find('/');
+    if (slash == std::string::npos || !valid_kind(key.substr(0, slash)) || !is_uuid(key.substr(slash + 1))) return "";
+    return (fs::path(root_) / key).string();
+}
+
+bool BlobStore::exists(const std::string& key) const {
+    auto p = path(key);
+    std::error_code ec;
+    return !p.empty() && fs::is_regular_file(p, ec);
+}
+
+void BlobStore::remove(const std::string& key) const {
+    auto p = path(key);
+    if (p.empty()) return;
+    std::error_code ec;
+    fs::remove(p, ec);
+}
+
+std::int64_t BlobStore::sweep_orphans(const std::string& kind, Millis before,
+                                      const std::function<bool(const std::string& key)>& is_referenced) const {
+    std::int64_t removed = 0;
+    std::error_code ec;
+    for (const auto& sub : {kind, std::string("tmp")}) {
+        auto dir = fs::path(root_) / sub;
+        if (!fs::is_directory(dir, ec)) continue;
+        for (const auto& e : fs::directory_iterator(dir, ec)) {
+            if (!e.is_regular_file(ec) || mtime_millis(e) >= before) continue;
+            auto key = sub + "/" + e.path().filename().string();
+            if (sub == kind && is_referenced(key)) continue;
+            if (fs::remove(e.path(), ec)) ++removed;
+        }
+    }
+    if (removed > 0) log::info("orphan files removed", {{"kind", kind}, {"count", removed}});
+    return removed;
+}
+
+std::int64_t BlobStore::sweep_orphans(const std::string& kind, Millis before, sql::Database& db,
+                                      bool (*check)(sql::Tx&, std::string_view key)) const {
+    return sweep_orphans(kind, before, [&](const std::string& key) {
+        bool referenced = true;
+        (void)db.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
+            referenced = check(tx, key);
+            return {};
+        });
+        return referenced;
+    });
+}
+
+}  // namespace silo
