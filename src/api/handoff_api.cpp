@@ -11,6 +11,10 @@ using http::HttpResponse;
 
 namespace {
 
+// Texts are limited to 2000 characters (API.md §7), which the service counts; here only a
+// byte ceiling that any 2000-character UTF-8 text fits under.
+constexpr std::size_t kTextBytes = 4 * 2000;
+
 Result<std::vector<std::string>> usernames(const json& body, const char* key) {
     std::vector<std::string> out;
     auto it = body.find(key);
@@ -36,7 +40,7 @@ void add_handoff_routes(http::Router& router, HandoffService& handoffs, const Se
                [&handoffs, enabled](HttpRequest& req) -> Result<HttpResponse> {
                    SILO_CHECK(enabled());
                    SILO_TRY(auto body, parse_object(req));
-                   SILO_TRY(auto message, opt_string(body, "message", 2000));
+                   SILO_TRY(auto message, opt_string(body, "message", kTextBytes));
                    SILO_TRY(auto out, handoffs.request(req.principal, req.param("partNumber"), req.param("sessionId"),
                                                        message.value_or("")));
                    return HttpResponse::json(202, {{"handoff_id", out.request.id},
@@ -48,7 +52,7 @@ void add_handoff_routes(http::Router& router, HandoffService& handoffs, const Se
                [&handoffs, enabled](HttpRequest& req) -> Result<HttpResponse> {
                    SILO_CHECK(enabled());
                    SILO_TRY(auto body, parse_object(req));
-                   SILO_TRY(auto message, opt_string(body, "message", 2000));
+                   SILO_TRY(auto message, opt_string(body, "message", kTextBytes));
                    SILO_TRY(auto h, handoffs.decline(req.principal, req.param("id"), message.value_or("")));
                    return HttpResponse::json(200, handoff_json(h));
                });
@@ -68,7 +72,7 @@ void add_handoff_routes(http::Router& router, HandoffService& handoffs, const Se
                [&handoffs, enabled](HttpRequest& req) -> Result<HttpResponse> {
                    SILO_CHECK(enabled());
                    SILO_TRY(auto body, parse_object(req));
-                   SILO_TRY(auto reason, opt_string(body, "reason", 2000));
+                   SILO_TRY(auto reason, opt_string(body, "reason", kTextBytes));
                    if (!reason) return bad_request("'reason' is required: say why the session is force-released");
                    SILO_TRY(auto approvers, usernames(body, "approvers"));
                    SILO_TRY(auto out, handoffs.force_release(req.principal, req.param("partNumber"), req.param("sessionId"),

@@ -373,9 +373,10 @@ int main(int argc, char** argv) {
     // Expired and over-cap checkpoints, and files no row names (a crash between a file and
     // its row): once at start, then every minute.
     auto sweep_files = [&] {
-        server.post_work([&checkpoints, &revisions] {
+        server.post_work([&checkpoints, &revisions, &sessions, &cfg] {
             checkpoints.sweep();
             revisions.sweep();
+            sessions.sweep_work_files(now_millis() - static_cast<Millis>(cfg.storage.orphan_grace_minutes) * 60 * 1000);
         });
     };
     sweep_files();

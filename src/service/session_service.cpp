@@ -253,6 +253,12 @@ void SessionService::sweep() {
     release_many(gone, kDisconnected, "system");
 }
 
+void SessionService::sweep_work_files(Millis before) {
+    remove_unreferenced_files(work_dir_, before, db_, [](sql::Tx& tx, const std::string& path) {
+        return SessionRepository::work_referenced(tx, path);
+    });
+}
+
 void SessionService::release_workstation(const std::string& workstation_id, const std::string& actor) {
     auto list = list_all({"", "", workstation_id});
     if (list.ok()) release_many(*list, kDisconnected, actor);

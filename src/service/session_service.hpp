@@ -66,6 +66,9 @@ public:
     // Liveness (called from timers and hooks; never throw).
     void heartbeat(const std::vector<std::string>& workstation_ids);
     void sweep();
+    // Work files no session names (left by a crash, or by a force-release whose approval
+    // completed: the checkpoint keeps its own link) and last written before `before`.
+    void sweep_work_files(Millis before);
     void release_workstation(const std::string& workstation_id, const std::string& actor);
     void release_user(const std::string& user_id, const std::string& actor);
     // (item id, session id) of the sessions a workstation holds.

@@ -55,13 +55,6 @@ Result<std::string> hash_and_sync(const std::string& path) {
     return h.final_hex();
 }
 
-std::string BlobStore::temp_path() const {
-    std::error_code ec;
-    auto dir = fs::path(root_) / "tmp";
-    fs::create_directories(dir, ec);
-    return (dir / ("blob-" + random_hex(12) + ".part")).string();
-}
-
 Result<std::string> BlobStore::new_key_path(const std::string& kind, std::string& key) const {
     if (!valid_kind(kind)) return internal_error("unknown blob kind");
     std::error_code ec;
@@ -109,12 +102,6 @@ std::string BlobStore::path(const std::string& key) const {
     return (fs::path(root_) / key).string();
 }
 
-bool BlobStore::exists(const std::string& key) const {
-    auto p = path(key);
-    std::error_code ec;
-    return !p.empty() && fs::is_regular_file(p, ec);
-}
-
 void BlobStore::remove(const std::string& key) const {
     auto p = path(key);
     if (p.empty()) return;
@@ -122,34 +109,32 @@ void BlobStore::remove(const std::string& key) const {
     fs::remove(p, ec);
 }
 
-std::int64_t BlobStore::sweep_orphans(const std::string& kind, Millis before,
-                                      const std::function<bool(const std::string& key)>& is_referenced) const {
+std::int64_t remove_unreferenced_files(const std::string& dir, Millis before, sql::Database& db,
+                                       const std::function<bool(sql::Tx&, const std::string& path)>& referenced) {
     std::int64_t removed = 0;
     std::error_code ec;
-    for (const auto& sub : {kind, std::string("tmp")}) {
-        auto dir = fs::path(root_) / sub;
-        if (!fs::is_directory(dir, ec)) continue;
-        for (const auto& e : fs::directory_iterator(dir, ec)) {
-            if (!e.is_regular_file(ec) || mtime_millis(e) >= before) continue;
-            auto key = sub + "/" + e.path().filename().string();
-            if (sub == kind && is_referenced(key)) continue;
-            if (fs::remove(e.path(), ec)) ++removed;
-        }
+    if (!fs::is_directory(dir, ec)) return 0;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (!e.is_regular_file(ec) || mtime_millis(e) >= before) continue;
+        bool keep = true;  // a failed read keeps the file
+        (void)db.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
+            keep = referenced(tx, e.path().string());
+            return {};
+        });
+        if (!keep && fs::remove(e.path(), ec)) ++removed;
     }
-    if (removed > 0) log::info("orphan files removed", {{"kind", kind}, {"count", removed}});
+    if (removed > 0) log::info("orphan files removed", {{"dir", dir}, {"count", removed}});
     return removed;
 }
 
 std::int64_t BlobStore::sweep_orphans(const std::string& kind, Millis before, sql::Database& db,
                                       bool (*check)(sql::Tx&, std::string_view key)) const {
-    return sweep_orphans(kind, before, [&](const std::string& key) {
-        bool referenced = true;
-        (void)db.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
-            referenced = check(tx, key);
-            return {};
-        });
-        return referenced;
-    });
+    auto by_key = [&](sql::Tx& tx, const std::string& path) {
+        return check(tx, kind + "/" + fs::path(path).filename().string());
+    };
+    auto never = [](sql::Tx&, const std::string&) { return false; };
+    return remove_unreferenced_files((fs::path(root_) / kind).string(), before, db, by_key) +
+           remove_unreferenced_files((fs::path(root_) / "tmp").string(), before, db, never);
 }
 
 }  // namespace silo

@@ -27,13 +27,15 @@ struct StoredBlob {
 // SHA-256 (hex) of a file's bytes, after flushing it to disk.
 Result<std::string> hash_and_sync(const std::string& path);
 
+// Removes the regular files directly in dir last written before `before` that no row names:
+// referenced(tx, path) asks, in one read transaction per file (a failed read keeps the file).
+// Returns how many were removed.
+std::int64_t remove_unreferenced_files(const std::string& dir, Millis before, sql::Database& db,
+                                       const std::function<bool(sql::Tx&, const std::string& path)>& referenced);
+
 class BlobStore {
 public:
     explicit BlobStore(std::string root) : root_(std::move(root)) {}
-
-    const std::string& root() const { return root_; }
-    // A fresh path for a temporary file in <root>/tmp (created on demand).
-    std::string temp_path() const;
 
     // Moves a finished temporary file into the store under a new key of `kind`.
     Result<StoredBlob> put(const std::string& temp_file, const std::string& kind);
@@ -44,17 +46,11 @@ public:
 
     // The file of a key ('' when the key is malformed).
     std::string path(const std::string& key) const;
-    bool exists(const std::string& key) const;
     void remove(const std::string& key) const;
 
-    // Removes the files of `kind` older than `before` whose key `is_referenced` denies, and
-    // temporary files older than `before`. Returns how many were removed. `before` leaves
-    // uploads in flight (on this or another instance) alone.
-    std::int64_t sweep_orphans(const std::string& kind, Millis before,
-                               const std::function<bool(const std::string& key)>& is_referenced) const;
-
-    // sweep_orphans() of `kind` with is_referenced asking the database through `check` (one
-    // read transaction per file; a failed read keeps the file).
+    // Removes the files of `kind` older than `before` that no row names (asked through
+    // `check` with the key), and temporary files older than `before`; returns how many.
+    // `before` leaves uploads in flight (on this or another instance) alone.
     std::int64_t sweep_orphans(const std::string& kind, Millis before, sql::Database& db,
                                bool (*check)(sql::Tx&, std::string_view key)) const;
 

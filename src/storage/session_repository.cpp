@@ -122,4 +122,8 @@ std::vector<std::pair<std::string, std::string>> SessionRepository::held_session
     return out;
 }
 
+bool SessionRepository::work_referenced(sql::Tx& tx, std::string_view path) {
+    return tx.query_one("SELECT 1 FROM edit_sessions WHERE work_path = $1", {std::string(path)}).has_value();
+}
+
 }  // namespace silo

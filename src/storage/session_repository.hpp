@@ -58,6 +58,8 @@ public:
     static std::vector<SessionRecord> disconnected(sql::Tx& tx, Millis before);
     // (item id, session id) of the sessions a workstation holds.
     static std::vector<std::pair<std::string, std::string>> held_sessions(sql::Tx& tx, std::string_view workstation_id);
+    // Whether a session names this work file.
+    static bool work_referenced(sql::Tx& tx, std::string_view path);
 };
 
 }  // namespace silo
