@@ -49,7 +49,7 @@ Result<Principal> AuthService::authenticate(const std::string& authorization, co
         if (secret.rfind(kTokenPrefix, 0) != 0) return unauthorized("invalid API token");
         auto hash = sha256_hex(secret);
         std::optional<std::pair<TokenRecord, UserRecord>> found;
-        SILO_CHECK(db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
+        SILO_CHECK(db_.transact(sql::TxMode::lookup, [&](sql::Tx& tx) -> Status {
             found = TokenRepository::find_by_hash(tx, hash);
             return {};
         }));
@@ -73,7 +73,7 @@ Result<Principal> AuthService::authenticate(const std::string& authorization, co
     if (!value || value->empty()) return unauthorized("authentication required");
     auto hash = sha256_hex(*value);
     std::optional<std::pair<BrowserSession, UserRecord>> found;
-    SILO_CHECK(db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
+    SILO_CHECK(db_.transact(sql::TxMode::lookup, [&](sql::Tx& tx) -> Status {
         found = BrowserSessionRepository::find_by_hash(tx, hash);
         return {};
     }));

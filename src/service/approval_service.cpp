@@ -8,6 +8,7 @@
 #include "core/strings.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
+#include "service/item_service.hpp"
 #include "storage/item_repository.hpp"
 #include "storage/user_repository.hpp"
 
@@ -21,7 +22,6 @@ constexpr std::size_t kMaxResourceType = 64;
 constexpr std::size_t kMaxResourceId = 256;
 constexpr std::size_t kMaxSigners = 100;
 
-Error item_not_found(const std::string& pn) { return not_found("item '" + pn + "' not found"); }
 Error approval_not_found(const std::string& id) {
     return not_found("approval '" + id + "' not found");
 }

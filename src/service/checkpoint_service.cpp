@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
+#include "service/item_service.hpp"
 #include "storage/item_repository.hpp"
 #include "storage/session_repository.hpp"
 
@@ -23,15 +24,8 @@ bool valid_context(const std::string& c) {
     return false;
 }
 
-Error item_not_found(const std::string& pn) { return not_found("item '" + pn + "' not found"); }
 Error checkpoint_not_found(const std::string& id) { return not_found("no checkpoint " + id + " on this item"); }
 
-Result<ItemRecord> live_item(sql::Tx& tx, const std::string& part_number) {
-    if (!valid_part_number(part_number)) return item_not_found(part_number);
-    auto item = ItemRepository::find_by_part_number(tx, part_number);
-    if (!item) return item_not_found(part_number);
-    return std::move(*item);
-}
 
 }  // namespace
 

@@ -29,7 +29,7 @@ T value_or_throw(Result<T> r) {
 
 std::vector<EventRecord> DatabaseEventSource::after(std::int64_t after_id, std::int64_t limit) {
     return value_or_throw(db_.transact<std::vector<EventRecord>>(
-        sql::TxMode::read, [&](sql::Tx& tx) -> Result<std::vector<EventRecord>> {
+        sql::TxMode::lookup, [&](sql::Tx& tx) -> Result<std::vector<EventRecord>> {
             return EventRepository::after(tx, after_id, limit);
         }));
 }

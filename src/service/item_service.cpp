@@ -20,7 +20,6 @@ Status validate_fields(const std::optional<std::string>& description, const std:
     return {};
 }
 
-Error item_not_found(const std::string& pn) { return not_found("item '" + pn + "' not found"); }
 
 // The audit row and the event (to everyone) of one item change.
 void record_item(sql::Tx& tx, const Principal& actor, const char* action, const ItemRecord& r, Millis at) {
@@ -139,6 +138,15 @@ Result<std::vector<std::string>> ItemService::ids_of(const std::vector<std::stri
             if (auto rec = ItemRepository::find_by_part_number(tx, pn)) ids.push_back(rec->id);
         return ids;
     });
+}
+
+Error item_not_found(const std::string& part_number) { return not_found("item '" + part_number + "' not found"); }
+
+Result<ItemRecord> live_item(sql::Tx& tx, const std::string& part_number) {
+    if (!valid_part_number(part_number)) return item_not_found(part_number);
+    auto item = ItemRepository::find_by_part_number(tx, part_number);
+    if (!item) return item_not_found(part_number);
+    return std::move(*item);
 }
 
 }  // namespace silo

@@ -52,4 +52,9 @@ private:
     std::map<std::string, PartNumberSchema> schemas_;
 };
 
+// The 404 answer for an unknown, archived or malformed part number.
+Error item_not_found(const std::string& part_number);
+// The live item with this part number, inside tx (404 item_not_found otherwise).
+Result<ItemRecord> live_item(sql::Tx& tx, const std::string& part_number);
+
 }  // namespace silo

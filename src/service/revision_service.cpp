@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
+#include "service/item_service.hpp"
 #include "storage/item_repository.hpp"
 
 namespace silo {
@@ -11,14 +12,7 @@ namespace {
 
 constexpr std::size_t kMaxComment = 2000;
 
-Error item_not_found(const std::string& pn) { return not_found("item '" + pn + "' not found"); }
 
-Result<ItemRecord> live_item(sql::Tx& tx, const std::string& part_number) {
-    if (!valid_part_number(part_number)) return item_not_found(part_number);
-    auto item = ItemRepository::find_by_part_number(tx, part_number);
-    if (!item) return item_not_found(part_number);
-    return std::move(*item);
-}
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
 #include "storage/blob_store.hpp"
+#include "service/item_service.hpp"
 #include "storage/item_repository.hpp"
 #include "storage/workstation_repository.hpp"
 
@@ -22,7 +23,6 @@ constexpr std::size_t kMaxObjectId = 256;
 constexpr std::size_t kMaxConeNodes = 10000;
 constexpr std::size_t kMaxNodeKey = 512;
 
-Error item_not_found(const std::string& pn) { return not_found("item '" + pn + "' not found"); }
 Error session_not_found(const std::string& id) { return not_found("no active edit session " + id + " on this item"); }
 
 nlohmann::json conflicts_json(const std::vector<SoftConflict>& conflicts) {
@@ -67,15 +67,14 @@ Result<AcquireResult> SessionService::acquire(const Principal& p, const std::str
         if (n.empty() || n.size() > kMaxNodeKey) return bad_request("dependency_cone node keys must be 1 to 512 characters");
     if (!valid_part_number(part_number)) return item_not_found(part_number);
     auto r = db_.transact<AcquireResult>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<AcquireResult> {
-        auto item = ItemRepository::find_by_part_number(tx, part_number);
-        if (!item) return item_not_found(part_number);
+        SILO_TRY(auto item, live_item(tx, part_number));
         auto ws = WorkstationRepository::find(tx, to_lower_uuid(in.workstation_id));
         if (!ws || ws->user_id != p.user_id) return forbidden("workstation_id is not one of your workstations");
         AcquireResult out;
         auto& s = out.session;
         s.id = new_uuid();
-        s.item_id = item->id;
-        s.part_number = item->part_number;
+        s.item_id = item.id;
+        s.part_number = item.part_number;
         s.user_id = p.user_id;
         s.username = p.username;
         s.workstation_id = ws->id;
@@ -84,15 +83,15 @@ Result<AcquireResult> SessionService::acquire(const Principal& p, const std::str
         s.dependency_cone = in.dependency_cone;
         s.acquired_at = s.last_heartbeat = now_millis();
         if (!SessionRepository::insert(tx, s)) {
-            auto holder = SessionRepository::find_holder(tx, item->id, in.context_level, in.object_id);
+            auto holder = SessionRepository::find_holder(tx, item.id, in.context_level, in.object_id);
             nlohmann::json extra = nlohmann::json::object();
             if (holder) extra["holder"] = session_json(*holder);
             return Error(Errc::hard_interference,
-                         "'" + in.object_id + "' (" + in.context_level + ") of " + item->part_number + " is being edited" +
+                         "'" + in.object_id + "' (" + in.context_level + ") of " + item.part_number + " is being edited" +
                              (holder ? " by " + holder->username : std::string()),
                          extra);
         }
-        out.conflicts = soft_conflicts(s.dependency_cone, holders(SessionRepository::list(tx, {item->id, "", ""}), s.id));
+        out.conflicts = soft_conflicts(s.dependency_cone, holders(SessionRepository::list(tx, {item.id, "", ""}), s.id));
         const char* interference = out.conflicts.empty() ? "none" : "soft";
         AuditRepository::append(tx, {p.username, "edit.session_acquired", "edit_session", s.id,
                                      {{"part_number", s.part_number}, {"workstation_id", s.workstation_id},
@@ -112,9 +111,8 @@ Result<AcquireResult> SessionService::acquire(const Principal& p, const std::str
 Result<std::vector<SessionRecord>> SessionService::list_for_item(const std::string& part_number) {
     if (!valid_part_number(part_number)) return item_not_found(part_number);
     return db_.transact<std::vector<SessionRecord>>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<std::vector<SessionRecord>> {
-        auto item = ItemRepository::find_by_part_number(tx, part_number);
-        if (!item) return item_not_found(part_number);
-        return SessionRepository::list(tx, {item->id, "", ""});
+        SILO_TRY(auto item, live_item(tx, part_number));
+        return SessionRepository::list(tx, {item.id, "", ""});
     });
 }
 
@@ -128,10 +126,9 @@ Result<SessionRecord> SessionService::get(const std::string& part_number, const 
     if (!valid_part_number(part_number)) return item_not_found(part_number);
     if (!is_uuid(session_id)) return session_not_found(session_id);
     return db_.transact<SessionRecord>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<SessionRecord> {
-        auto item = ItemRepository::find_by_part_number(tx, part_number);
-        if (!item) return item_not_found(part_number);
+        SILO_TRY(auto item, live_item(tx, part_number));
         auto s = SessionRepository::find(tx, to_lower_uuid(session_id));
-        if (!s || s->item_id != item->id) return session_not_found(session_id);
+        if (!s || s->item_id != item.id) return session_not_found(session_id);
         return std::move(*s);
     });
 }
@@ -168,11 +165,17 @@ std::optional<std::string> SessionService::release_in(sql::Tx& tx, const Session
 }
 
 Status SessionService::release(const Principal& p, const std::string& part_number, const std::string& session_id) {
-    SILO_TRY(auto s, get(part_number, session_id));
-    if (s.user_id != p.user_id) return forbidden("only the holder may release this session");
+    if (!valid_part_number(part_number)) return item_not_found(part_number);
+    if (!is_uuid(session_id)) return session_not_found(session_id);
     std::optional<std::string> work;
     SILO_CHECK(db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
-        work = release_in(tx, s, kReleased, p.username);
+        auto s = SessionRepository::find(tx, to_lower_uuid(session_id));
+        if (!s || part_number_key(s->part_number) != part_number_key(part_number)) {
+            if (!ItemRepository::find_by_part_number(tx, part_number)) return item_not_found(part_number);
+            return session_not_found(session_id);
+        }
+        if (s->user_id != p.user_id) return forbidden("only the holder may release this session");
+        work = release_in(tx, *s, kReleased, p.username);
         if (!work) return session_not_found(session_id);
         return {};
     }));

@@ -82,15 +82,17 @@ public:
     }
 };
 
-// read: one consistent snapshot, no writes (PostgreSQL runs it REPEATABLE READ READ ONLY, so a
-// write fails there; SQLite uses a deferred BEGIN). write: SQLite BEGIN IMMEDIATE (writers
-// queue), PostgreSQL READ COMMITTED.
 // Runs `statement_prefix ($k, $k+1, ...)` over `values` in batches, where statement_prefix
 // ends in "IN" and uses $1..$n for `leading` (e.g. "UPDATE t SET x = $1 WHERE id IN").
 void exec_in_batches(Tx& tx, const std::string& statement_prefix, const Params& leading,
                      const std::vector<std::string>& values, std::size_t batch = 200);
 
-enum class TxMode { read, write };
+// read: one consistent snapshot, no writes (PostgreSQL runs it REPEATABLE READ READ ONLY, so a
+// write fails there; SQLite uses a deferred BEGIN). write: SQLite BEGIN IMMEDIATE (writers
+// queue), PostgreSQL READ COMMITTED. lookup: reads that need no snapshot shared between their
+// statements (a token check, one page of the event log): PostgreSQL runs each statement on
+// its own, saving the BEGIN / SET TRANSACTION / COMMIT round trips; SQLite runs it as read.
+enum class TxMode { read, write, lookup };
 
 // A database: a pool of connections (one per concurrently running caller, opened lazily),
 // each used by one thread at a time. Thread-safe.

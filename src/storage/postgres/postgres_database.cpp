@@ -361,8 +361,12 @@ Status PostgresDatabase::attempt(TxMode mode, const std::function<Status(Tx&)>& 
     Lease lease(*this);
     Connection& c = *lease;
     try {
-        return mode == TxMode::write ? run_in<WriteTransaction>(c, fn)
-                                     : run_in<ReadTransaction>(c, fn);
+        switch (mode) {
+            case TxMode::write: return run_in<WriteTransaction>(c, fn);
+            case TxMode::read: return run_in<ReadTransaction>(c, fn);
+            case TxMode::lookup: return run_in<pqxx::nontransaction>(c, fn);
+        }
+        return internal_error("unknown transaction mode");
     } catch (const DbError& e) {
         if (e.kind == DbError::Kind::broken_connection || !c.conn.is_open()) lease.discard();
         throw;
