@@ -98,10 +98,13 @@ Status ensure_first_admin(const Config& cfg, UserService& users) {
 }
 
 // Tells the hub about committed events once it exists (services are built before it).
+// Wakes the hub after a commit that appended events, unless PostgreSQL's NOTIFY (which
+// reaches every instance, this one included) is about to do it anyway.
 struct HubNotifier final : EventNotifier {
     EventHub* hub = nullptr;
+    const EventListener* listener = nullptr;
     void committed() override {
-        if (hub) hub->poke();
+        if (hub && !(listener && listener->listening())) hub->poke();
     }
 };
 
@@ -393,6 +396,7 @@ int main(int argc, char** argv) {
         });
     });
     auto listener = start_event_listener(dbo, [&hub] { hub.poke(); });
+    notifier.listener = listener.get();
 
     auto port = server.listen();
     if (!port) return fail(port.error().message);

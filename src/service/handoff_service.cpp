@@ -60,14 +60,19 @@ void HandoffService::install_hooks() {
     sessions_.on_end.push_back([this](sql::Tx& tx, const SessionRecord& s, const std::string& reason) {
         bool by_holder = reason == kReleased || reason == kCheckpoint;
         HandoffRepository::resolve_session(tx, s.id, by_holder ? "fulfilled" : "superseded", now_millis());
-        if (auto pending = ForceReleaseRepository::take(tx, s.id); pending && !pending->approval_id.empty()) {
+        // The approval first, then the request row: the order a signature takes them in.
+        if (auto pending = ForceReleaseRepository::find(tx, s.id); pending && !pending->approval_id.empty()) {
             auto st = approvals_.cancel(tx, pending->approval_id, "system");
-            if (!st.ok()) log::warn("cancelling a force-release approval failed", {{"approval_id", pending->approval_id}});
+            if (!st.ok() && st.error().code != Errc::conflict)  // conflict: it completed meanwhile
+                log::warn("cancelling a force-release approval failed", {{"approval_id", pending->approval_id}});
+            ForceReleaseRepository::take(tx, s.id);
         }
     });
     approvals_.on_complete(kResourceType, [this](sql::Tx& tx, const ApprovalRecord& a, const std::string& final_state) -> Status {
-        auto pending = ForceReleaseRepository::take(tx, a.resource_id);
-        if (!pending || pending->approval_id != a.id || final_state != "approved") return {};
+        auto pending = ForceReleaseRepository::find(tx, a.resource_id);
+        if (!pending || pending->approval_id != a.id) return {};
+        ForceReleaseRepository::take(tx, a.resource_id);
+        if (final_state != "approved") return {};  // rejected: the session stays held
         auto s = SessionRepository::find(tx, a.resource_id);
         if (!s) return {};
         // The work file stays where it is: the session row that named it is gone, and the
@@ -173,12 +178,15 @@ Result<std::optional<std::string>> HandoffService::force_release_in(sql::Tx& tx,
                                                                     std::optional<std::string>& work_path) {
     auto item = ItemRepository::find_by_id(tx, s.item_id);
     std::optional<std::string> checkpoint_id;
+    std::optional<CheckpointRecord> preserved;
     if (!s.work_path.empty()) {
         auto c = checkpoints_.preserve_work_in(tx, s, item ? item->revision : 0);
-        if (c.ok())
+        if (c.ok()) {
             checkpoint_id = c->id;
-        else  // the work file is unreadable: release anyway, and say so
+            preserved = std::move(*c);
+        } else {  // the work file is unreadable: release anyway, and say so
             log::error("the session's work could not be preserved", {{"session_id", s.id}, {"error", c.error().message}});
+        }
     }
     if (!checkpoint_id)
         if (auto c = CheckpointRepository::newest_since(tx, s.item_id, s.user_id, s.acquired_at)) checkpoint_id = c->id;
@@ -189,6 +197,10 @@ Result<std::optional<std::string>> HandoffService::force_release_in(sql::Tx& tx,
     details["part_number"] = s.part_number;
     details["session_id"] = s.id;
     AuditRepository::append(tx, {admin, "edit.force_released", kResourceType, s.id, details}, now_millis());
+    if (preserved)
+        emit(tx, "checkpoint.created", Audience::item, s.item_id,
+             {{"item_id", s.item_id}, {"part_number", s.part_number}, {"checkpoint_id", preserved->id},
+              {"user", s.username}, {"context", preserved->context}, {"base_revision", preserved->base_revision}});
     emit(tx, "edit.force_released", Audience::workstation, s.workstation_id,
          {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", s.id}, {"admin", admin},
           {"reason", reason}, {"original_holder", s.username}, {"checkpoint_id", opt_json(checkpoint_id)},

@@ -91,7 +91,8 @@ Result<AcquireResult> SessionService::acquire(const Principal& p, const std::str
                              (holder ? " by " + holder->username : std::string()),
                          extra);
         }
-        out.conflicts = soft_conflicts(s.dependency_cone, holders(SessionRepository::list(tx, {item.id, "", ""}), s.id));
+        if (!s.dependency_cone.empty())  // no node keys: nothing can be shared
+            out.conflicts = soft_conflicts(s.dependency_cone, holders(SessionRepository::list(tx, {item.id, "", ""}), s.id));
         const char* interference = out.conflicts.empty() ? "none" : "soft";
         AuditRepository::append(tx, {p.username, "edit.session_acquired", "edit_session", s.id,
                                      {{"part_number", s.part_number}, {"workstation_id", s.workstation_id},
@@ -135,16 +136,21 @@ Result<SessionRecord> SessionService::get(const std::string& part_number, const 
 
 std::optional<std::string> SessionService::release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason,
                                                       const std::string& actor, nlohmann::json audit_details) {
+    // The hooks run before the delete so that this transaction takes its locks in the order a
+    // force-release approval's signature does (approval, request row, session): the two never
+    // deadlock. When the session turns out to be gone, the caller rolls back or the hooks
+    // found nothing left to settle.
+    for (auto& hook : on_end) hook(tx, s, reason);
     auto work = SessionRepository::remove(tx, s.id);
     if (!work) return std::nullopt;
     Millis now = now_millis();
-    for (auto& hook : on_end) hook(tx, s, reason);
     emit(tx, "edit.session_released", Audience::item, s.item_id,
          {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", s.id}, {"user", s.username},
           {"workstation_id", s.workstation_id}, {"context_level", s.context_level}, {"object_id", s.object_id},
           {"reason", reason}});
     // Sessions that shared node keys with this one: their conflict is gone.
-    auto others = SessionRepository::list(tx, {s.item_id, "", ""});
+    std::vector<SessionRecord> others;
+    if (!s.dependency_cone.empty()) others = SessionRepository::list(tx, {s.item_id, "", ""});
     std::vector<ConeHolder> mine{{s.id, s.username, s.object_id, s.dependency_cone}};
     for (const auto& o : others) {
         if (soft_conflicts(o.dependency_cone, mine).empty()) continue;

@@ -74,8 +74,9 @@ public:
     // (item id, session id) of the sessions a workstation holds.
     std::vector<std::pair<std::string, std::string>> held_sessions(const std::string& workstation_id);
 
-    // Runs inside the transaction that ends a session, whatever ended it (handoff requests
-    // are settled here, pending force-release approvals cancelled).
+    // Runs inside the transaction that ends a session, whatever ended it, just before the
+    // session row is deleted (handoff requests are settled here, pending force-release
+    // approvals cancelled).
     std::vector<std::function<void(sql::Tx&, const SessionRecord&, const std::string& reason)>> on_end;
 
     void committed() { events_.committed(); }

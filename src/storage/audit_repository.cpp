@@ -70,30 +70,15 @@ std::int64_t AuditRepository::append(sql::Tx& tx, const AuditRecord& rec, Millis
 }
 
 AuditPage AuditRepository::list(sql::Tx& tx, const AuditFilter& f) {
-    std::string where = " WHERE 1=1";
-    sql::Params params;
-    auto add = [&](const char* column, const std::string& value) {
-        if (value.empty()) return;
-        params.push_back(value);
-        where += std::string(" AND ") + column + " = $" + std::to_string(params.size());
-    };
-    add("action", f.action);
-    add("resource_type", f.resource_type);
-    add("resource_id", f.resource_id);
-    add("actor", f.actor);
-    if (f.since) {
-        params.push_back(*f.since);
-        where += " AND at >= $" + std::to_string(params.size());
-    }
+    sql::Where w;
+    w.add("action", f.action).add("resource_type", f.resource_type).add("resource_id", f.resource_id).add("actor", f.actor);
+    if (f.since) w.add("at", *f.since, ">=");
     AuditPage page;
-    page.total = tx.query_one("SELECT COUNT(*) FROM audit_log" + where, params)->i64(0);
-    auto paged = params;
-    paged.push_back(f.limit);
-    paged.push_back(f.offset);
-    auto rows = tx.query(std::string("SELECT ") + kColumns + " FROM audit_log" + where + " ORDER BY id DESC LIMIT $" +
-                             std::to_string(paged.size() - 1) + " OFFSET $" + std::to_string(paged.size()),
-                         paged);
-    for (const auto& r : rows) page.entries.push_back(read_entry(r));
+    page.total = tx.query_one("SELECT COUNT(*) FROM audit_log" + w.sql, w.params)->i64(0);
+    sql::Params paged;
+    auto limit = w.page(paged, f.limit, f.offset);
+    for (const auto& r : tx.query(std::string("SELECT ") + kColumns + " FROM audit_log" + w.sql + " ORDER BY id DESC" + limit, paged))
+        page.entries.push_back(read_entry(r));
     return page;
 }
 

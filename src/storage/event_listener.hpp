@@ -13,6 +13,9 @@ namespace silo {
 class EventListener {
 public:
     virtual ~EventListener() = default;  // stops the listening thread
+    // True while LISTEN is in place: every commit that appends an event (this instance's
+    // included) will call on_event, so a local wake-up after commit would only repeat it.
+    virtual bool listening() const = 0;
 };
 
 // nullptr for SQLite. on_event runs on the listener's own thread.

@@ -71,17 +71,9 @@ std::optional<SessionRecord> SessionRepository::find_holder(sql::Tx& tx, std::st
 }
 
 std::vector<SessionRecord> SessionRepository::list(sql::Tx& tx, const SessionFilter& f) {
-    std::string where = " WHERE 1=1";
-    sql::Params params;
-    auto add = [&](const char* column, const std::string& value) {
-        if (value.empty()) return;
-        params.push_back(value);
-        where += std::string(" AND ") + column + " = $" + std::to_string(params.size());
-    };
-    add("s.item_id", f.item_id);
-    add("s.username", f.user);
-    add("s.workstation_id", f.workstation_id);
-    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + where + " ORDER BY s.acquired_at, s.id", params));
+    sql::Where w;
+    w.add("s.item_id", f.item_id).add("s.username", f.user).add("s.workstation_id", f.workstation_id);
+    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + w.sql + " ORDER BY s.acquired_at, s.id", w.params));
 }
 
 std::optional<std::string> SessionRepository::remove(sql::Tx& tx, std::string_view id) {

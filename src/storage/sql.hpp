@@ -87,6 +87,26 @@ public:
 void exec_in_batches(Tx& tx, const std::string& statement_prefix, const Params& leading,
                      const std::vector<std::string>& values, std::size_t batch = 200);
 
+// A WHERE clause built from optional filters: " WHERE 1=1 AND a = $1 AND b >= $2", with the
+// parameters in order. Filters whose value is an empty string are left out.
+struct Where {
+    std::string sql = " WHERE 1=1";
+    Params params;
+    Where& add(const char* column, Value value, const char* op = "=") {
+        if (auto* s = std::get_if<std::string>(&value); s && s->empty()) return *this;
+        params.push_back(std::move(value));
+        sql += std::string(" AND ") + column + " " + op + " $" + std::to_string(params.size());
+        return *this;
+    }
+    // " LIMIT $n OFFSET $n+1", with both values appended to a copy of the parameters.
+    std::string page(Params& out, std::int64_t limit, std::int64_t offset) const {
+        out = params;
+        out.push_back(limit);
+        out.push_back(offset);
+        return " LIMIT $" + std::to_string(out.size() - 1) + " OFFSET $" + std::to_string(out.size());
+    }
+};
+
 // read: one consistent snapshot, no writes (PostgreSQL runs it REPEATABLE READ READ ONLY, so a
 // write fails there; SQLite uses a deferred BEGIN). write: SQLite BEGIN IMMEDIATE (writers
 // queue), PostgreSQL READ COMMITTED. lookup: reads that need no snapshot shared between their

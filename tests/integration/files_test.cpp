@@ -17,30 +17,6 @@ using namespace silo::itest;
 
 namespace {
 
-constexpr const char* kBoundary = "----silo-test-boundary-7MA4YWxkTrZu0gW";
-
-struct Part {
-    std::string name;
-    std::string value;
-    std::string filename;  // non-empty: a file part
-};
-
-std::string multipart(const std::vector<Part>& parts, const std::string& boundary = kBoundary) {
-    std::string body;
-    for (const auto& p : parts) {
-        body += "--" + boundary + "\r\n";
-        body += "Content-Disposition: form-data; name=\"" + p.name + "\"";
-        if (!p.filename.empty()) body += "; filename=\"" + p.filename + "\"\r\nContent-Type: application/octet-stream";
-        body += "\r\n\r\n" + p.value + "\r\n";
-    }
-    body += "--" + boundary + "--\r\n";
-    return body;
-}
-
-Headers multipart_headers(const std::string& boundary = kBoundary) {
-    return {{"Content-Type", "multipart/form-data; boundary=" + boundary}};
-}
-
 // A file whose bytes look like multipart framing: CRLFs, dashes, a near-boundary, NULs.
 std::string tricky_file(std::size_t n, unsigned seed) {
     std::string s = "\r\n--" + std::string(kBoundary).substr(0, 20) + "\r\n\r\n--\r\n" + std::string(3, '\0');
@@ -55,15 +31,6 @@ protected:
         std::vector<Part> parts{{"file", bytes, "part.FCStd"}};
         if (!comment.empty()) parts.push_back({"comment", comment, ""});
         return as(port(), token).request("POST", "/api/items/" + pn + "/file", multipart(parts), multipart_headers());
-    }
-    HttpResult push_checkpoint(const std::string& token, const std::string& pn, const std::string& bytes,
-                               const std::string& context = "manual", const std::string& base_revision = "0",
-                               const std::string& session_id = "") {
-        std::vector<Part> parts{{"context", context, ""}, {"base_revision", base_revision, ""},
-                                {"file", bytes, "part.FCStd"}};
-        if (!session_id.empty()) parts.push_back({"session_id", session_id, ""});
-        return as(port(), token).request("POST", "/api/items/" + pn + "/checkpoints", multipart(parts),
-                                         multipart_headers());
     }
     std::string checkpoint_dir() const { return server->dir() + "/files/checkpoints"; }
     std::string revision_dir() const { return server->dir() + "/files/revisions"; }

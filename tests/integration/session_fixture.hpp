@@ -27,6 +27,31 @@ inline constexpr const char* kAdminPassword = "admin-Secret-Passw0rd";
 inline constexpr int kGraceSeconds = 2;
 inline constexpr int kSweepSeconds = 1;
 
+// multipart/form-data bodies, built byte by byte (no code shared with the server).
+inline constexpr const char* kBoundary = "----silo-test-boundary-7MA4YWxkTrZu0gW";
+
+struct Part {
+    std::string name;
+    std::string value;
+    std::string filename;  // non-empty: a file part
+};
+
+inline std::string multipart(const std::vector<Part>& parts, const std::string& boundary = kBoundary) {
+    std::string body;
+    for (const auto& p : parts) {
+        body += "--" + boundary + "\r\n";
+        body += "Content-Disposition: form-data; name=\"" + p.name + "\"";
+        if (!p.filename.empty()) body += "; filename=\"" + p.filename + "\"\r\nContent-Type: application/octet-stream";
+        body += "\r\n\r\n" + p.value + "\r\n";
+    }
+    body += "--" + boundary + "--\r\n";
+    return body;
+}
+
+inline Headers multipart_headers(const std::string& boundary = kBoundary) {
+    return {{"Content-Type", "multipart/form-data; boundary=" + boundary}};
+}
+
 inline std::string param_name(const ::testing::TestParamInfo<Db>& info) { return db_name(info.param); }
 
 inline std::string describe(const std::vector<SseEvent>& events) {
@@ -208,6 +233,16 @@ protected:
                         const std::string& content_type = "application/octet-stream") {
         return as(port(), token).request("PUT", "/api/items/" + pn + "/edit-sessions/" + id + "/work", body,
                                          {{"Content-Type", content_type}});
+    }
+    // POST /api/items/{pn}/checkpoints (multipart: context, base_revision, file, session_id).
+    HttpResult push_checkpoint(const std::string& token, const std::string& pn, const std::string& bytes,
+                               const std::string& context = "manual", const std::string& base_revision = "0",
+                               const std::string& session_id = "") {
+        std::vector<Part> parts{{"context", context, ""}, {"base_revision", base_revision, ""},
+                                {"file", bytes, "part.FCStd"}};
+        if (!session_id.empty()) parts.push_back({"session_id", session_id, ""});
+        return as(port(), token).request("POST", "/api/items/" + pn + "/checkpoints", multipart(parts),
+                                         multipart_headers());
     }
     json list_item(const std::string& token, const std::string& pn) {
         auto r = as(port(), token).get("/api/items/" + pn + "/edit-sessions");

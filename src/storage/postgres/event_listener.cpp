@@ -33,15 +33,19 @@ public:
         thread_.join();
     }
 
+    bool listening() const override { return listening_; }
+
 private:
     void run() {
         while (!stop_) {
             try {
                 pqxx::connection conn(url_);
                 Receiver receiver(conn, on_event_);
+                listening_ = true;
                 on_event_();  // catch up with whatever was committed while not listening
                 while (!stop_) conn.await_notification(0, 200000);
             } catch (const std::exception& e) {
+                listening_ = false;
                 if (stop_) break;
                 log::warn("event listener lost its PostgreSQL connection; reconnecting", {{"what", e.what()}});
                 for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -52,6 +56,7 @@ private:
     std::string url_;
     std::function<void()> on_event_;
     std::atomic<bool> stop_{false};
+    std::atomic<bool> listening_{false};
     std::thread thread_;
 };
 
