@@ -86,4 +86,10 @@ bool valid_utf8(std::string_view s) {
     return true;
 }
 
+std::size_t utf8_length(std::string_view s) {
+    std::size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // count all but continuation bytes
+    return n;
+}
+
 }  // namespace silo

@@ -9,6 +9,8 @@
 namespace silo {
 
 std::string to_lower(std::string_view s);
+// Length in characters (code points) of valid UTF-8 text, as API limits count it.
+std::size_t utf8_length(std::string_view s);
 std::string_view trim(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);
 

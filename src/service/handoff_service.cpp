@@ -22,14 +22,6 @@ nlohmann::json opt_json(const std::optional<std::string>& v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
-// Length in characters (UTF-8 code points), as API.md §7 counts it; the JSON parser has
-// already rejected invalid UTF-8, so counting the non-continuation bytes is exact.
-std::size_t characters(const std::string& s) {
-    std::size_t n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
-}
-
 bool valid_status(const std::string& s) {
     return s == "pending" || s == "declined" || s == "fulfilled" || s == "superseded";
 }
@@ -86,7 +78,7 @@ void HandoffService::install_hooks() {
 
 Result<HandoffOutcome> HandoffService::request(const Principal& p, const std::string& part_number,
                                                const std::string& session_id, const std::string& message) {
-    if (characters(message) > kMaxMessage) return bad_request("message must be at most 2000 characters");
+    if (utf8_length(message) > kMaxMessage) return bad_request("message must be at most 2000 characters");
     SILO_TRY(auto s, sessions_.get(part_number, session_id));
     if (s.user_id == p.user_id) return conflict("you hold this session yourself");
     auto r = db_.transact<HandoffRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<HandoffRecord> {
@@ -124,7 +116,7 @@ Result<HandoffOutcome> HandoffService::request(const Principal& p, const std::st
 }
 
 Result<HandoffRecord> HandoffService::decline(const Principal& p, const std::string& id, const std::string& message) {
-    if (characters(message) > kMaxMessage) return bad_request("message must be at most 2000 characters");
+    if (utf8_length(message) > kMaxMessage) return bad_request("message must be at most 2000 characters");
     if (!is_uuid(id)) return not_found("no handoff request " + id);
     auto r = db_.transact<HandoffRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<HandoffRecord> {
         auto h = HandoffRepository::find(tx, to_lower_uuid(id));
@@ -212,7 +204,7 @@ Result<ForceReleaseOutcome> HandoffService::force_release(const Principal& admin
                                                           const std::string& session_id, const std::string& reason,
                                                           const std::vector<std::string>& approvers) {
     if (trim(reason).empty()) return bad_request("a reason is required to force-release a session");
-    if (characters(reason) > kMaxMessage) return bad_request("reason must be at most 2000 characters");
+    if (utf8_length(reason) > kMaxMessage) return bad_request("reason must be at most 2000 characters");
     SILO_TRY(auto signers, designations(approvers));
     SILO_TRY(auto s, sessions_.get(part_number, session_id));
     ForceReleaseOutcome out;

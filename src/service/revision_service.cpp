@@ -1,6 +1,7 @@
 #include "service/revision_service.hpp"
 
 #include "core/clock.hpp"
+#include "core/strings.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
 #include "service/item_service.hpp"
@@ -24,7 +25,7 @@ nlohmann::json revision_json(const RevisionRecord& r) {
 
 Result<RevisionRecord> RevisionService::upload(const Principal& p, const std::string& part_number,
                                                const std::string& temp_file, const std::string& comment) {
-    if (comment.size() > kMaxComment) return bad_request("comment must be at most 2000 characters");
+    if (utf8_length(comment) > kMaxComment) return bad_request("comment must be at most 2000 characters");
     if (!valid_part_number(part_number)) return item_not_found(part_number);
     SILO_TRY(auto blob, blobs_.put(temp_file, "revisions"));
     auto r = db_.transact<RevisionRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<RevisionRecord> {
