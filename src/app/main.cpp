@@ -104,7 +104,7 @@ struct HubNotifier final : EventNotifier {
     EventHub* hub = nullptr;
     const EventListener* listener = nullptr;
     void committed() override {
-        if (hub && !(listener && listener->listening())) hub->poke();
+        if (hub && !(listener && listener->listening())) hub->poke_here();
     }
 };
 
@@ -395,7 +395,7 @@ int main(int argc, char** argv) {
             }
         });
     });
-    auto listener = start_event_listener(dbo, [&hub] { hub.poke(); });
+    auto listener = start_event_listener(dbo, [&hub] { hub.poke_here(); });
     notifier.listener = listener.get();
 
     auto port = server.listen();

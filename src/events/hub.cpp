@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 namespace silo {
@@ -15,7 +16,10 @@ constexpr const char* kSessionReleased = "edit.session_released";
 
 EventHub::EventHub(Options options, EventSource& source) : opts_(std::move(options)), source_(source) {}
 
-void EventHub::start() { delivered_upto_ = source_.last_id(); }
+void EventHub::start() {
+    delivered_upto_ = source_.last_id();
+    fetched_upto_ = delivered_upto_;
+}
 
 std::string EventHub::frame(const EventRecord& e) {
     std::string f;
@@ -44,12 +48,15 @@ const std::shared_ptr<const std::string>& EventHub::reset_frame() {
 void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
     if (sink->closed()) return;
     auto id = next_id_++;
+    ++attached_;  // before reading fetched_upto_ below: see fetch()
     Conn& c = conns_[id];
     c.sink = sink;
     for (const auto& [item, session] : sub.held_sessions) c.held[item].insert(session);
     c.sub = std::move(sub);
     c.sub.held_sessions.clear();
-    c.cursor = c.sub.last_event_id.value_or(delivered_upto_);
+    // A new stream follows from the newest event read so far (pages read while no stream was
+    // attached were dropped, so delivered_upto_ may lag behind).
+    c.cursor = c.sub.last_event_id.value_or(std::max<std::int64_t>(delivered_upto_, fetched_upto_));
     c.replaying = c.sub.last_event_id.has_value();
     bool first_for_ws = false;
     {
@@ -75,7 +82,7 @@ void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
                     // History is gone: the client re-syncs over REST, then follows live.
                     auto sink = it->second.sink;
                     if (!sink->send(reset_frame())) return;
-                    it->second.cursor = delivered_upto_;
+                    it->second.cursor = std::max<std::int64_t>(delivered_upto_, fetched_upto_);
                     finish_replay(id);
                     return;
                 }
@@ -145,6 +152,7 @@ void EventHub::detach(std::uint64_t id) {
     std::string ws = it->second.sub.workstation_id;
     std::string user = it->second.sub.user_id;
     conns_.erase(it);
+    --attached_;
     bool last_for_ws = false;
     {
         std::lock_guard lk(presence_mu_);
@@ -158,43 +166,52 @@ void EventHub::detach(std::uint64_t id) {
 }
 
 void EventHub::poke() {
-    opts_.post_io([this] {
-        if (fetching_) {
-            again_ = true;
-            return;
-        }
-        fetching_ = true;
-        fetch();
-    });
+    again_ = true;
+    if (fetching_.exchange(true)) return;
+    opts_.post_work([this] { fetch(); });
+}
+
+void EventHub::poke_here() {
+    again_ = true;
+    if (fetching_.exchange(true)) return;
+    fetch();
 }
 
 void EventHub::fetch() {
-    auto from = delivered_upto_;
-    opts_.post_work([this, from] {
+    // One reader of the log at a time (fetching_); a poke while it reads makes it read again.
+    for (;;) {
+        again_ = false;
         std::vector<EventRecord> page;
         try {
-            page = source_.after(from, opts_.page);
+            page = source_.after(fetched_upto_, opts_.page);
         } catch (const std::exception& e) {
             log::error("reading the event log failed", {{"what", e.what()}});
         }
-        opts_.post_io([this, page = std::move(page)] {
-            auto t0 = std::chrono::steady_clock::now();
-            for (const auto& e : page) {
-                if (e.id <= delivered_upto_) continue;
-                auto f = std::make_shared<const std::string>(frame(e));
-                deliver(e, f);
-                delivered_upto_ = e.id;
-            }
-            auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            if (ms > 100) log::info("slow delivery", {{"ms", ms}, {"events", page.size()}, {"streams", conns_.size()}});
-            if (static_cast<std::int64_t>(page.size()) == opts_.page || again_) {
-                again_ = false;
-                fetch();
-            } else {
-                fetching_ = false;
-            }
-        });
-    });
+        const bool full = static_cast<std::int64_t>(page.size()) == opts_.page;
+        if (!page.empty()) {
+            fetched_upto_ = page.back().id;
+            // With no stream attached there is nobody to deliver to: a stream attached later
+            // starts after fetched_upto_ (see attach), so the page can be dropped.
+            if (attached_ > 0) opts_.post_io([this, page = std::move(page)] { deliver_page(page); });
+        }
+        if (full || again_) continue;
+        fetching_ = false;
+        // A poke between the check above and the store saw fetching_ still set and left the
+        // read to us.
+        if (!again_ || fetching_.exchange(true)) return;
+    }
+}
+
+void EventHub::deliver_page(const std::vector<EventRecord>& page) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (const auto& e : page) {
+        if (e.id <= delivered_upto_) continue;
+        auto f = std::make_shared<const std::string>(frame(e));
+        deliver(e, f);
+        delivered_upto_ = e.id;
+    }
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (ms > 100) log::info("slow delivery", {{"ms", ms}, {"events", page.size()}, {"streams", conns_.size()}});
 }
 
 bool EventHub::wants(const Conn& c, const EventRecord& e) const {

@@ -66,8 +66,12 @@ public:
     // I/O thread: takes over a stream that has just sent its SSE header.
     void attach(std::shared_ptr<StreamSink> sink, Subscription sub);
 
-    // Any thread: new events may have been committed (locally or by another instance).
+    // Any thread: new events may have been committed (locally or by another instance). The
+    // log is read on a worker.
     void poke();
+    // The same, reading the log on the calling thread, which may block (a worker that has
+    // just committed, the listener thread): saves waking another thread.
+    void poke_here();
 
     // I/O thread: sends a heartbeat frame on every stream; returns the workstation ids that
     // have an open stream here (their last_seen and sessions get refreshed).
@@ -97,6 +101,7 @@ private:
     };
 
     void fetch();
+    void deliver_page(const std::vector<EventRecord>& page);
     void deliver(const EventRecord& e, const std::shared_ptr<const std::string>& frame);
     bool wants(const Conn& c, const EventRecord& e) const;
     void send_to(std::uint64_t id, Conn& c, std::int64_t event_id, const std::shared_ptr<const std::string>& frame);
@@ -109,9 +114,13 @@ private:
     EventSource& source_;
     std::unordered_map<std::uint64_t, Conn> conns_;
     std::uint64_t next_id_ = 1;
-    std::int64_t delivered_upto_ = 0;
-    bool fetching_ = false;
-    bool again_ = false;
+    std::int64_t delivered_upto_ = 0;  // I/O thread
+    // The log reader (one worker at a time): how far it has read, whether it runs, whether
+    // it must read again.
+    std::atomic<std::int64_t> fetched_upto_{0};
+    std::atomic<bool> fetching_{false};
+    std::atomic<bool> again_{false};
+    std::atomic<std::size_t> attached_{0};  // streams in conns_ (written on the I/O thread)
 
     // Presence, readable from any thread.
     mutable std::mutex presence_mu_;

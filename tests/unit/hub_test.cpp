@@ -191,6 +191,25 @@ TEST(EventHub, ReplayThenLiveWithoutGapOrDuplicate) {
         EXPECT_EQ(sink->frames[i].rfind("id: " + std::to_string(i + 3) + "\n", 0), 0u) << sink->frames[i];
 }
 
+TEST(EventHub, EventsReadWhileNoStreamIsAttachedAreNotDeliveredLaterButReplayed) {
+    Rig rig;
+    for (int i = 0; i < 3; ++i) rig.source.add("item.created", Audience::everyone, "");
+    rig.publish();
+    EXPECT_TRUE(rig.io.empty()) << "nothing to deliver to: the pages are dropped";
+    // A new stream follows from the newest event: the three are history, not news.
+    auto fresh = rig.attach(sub("alice"));
+    rig.source.add("item.updated", Audience::everyone, "");
+    rig.publish();
+    ASSERT_EQ(fresh->frames.size(), 1u);
+    EXPECT_EQ(fresh->frames[0].rfind("id: 4\n", 0), 0u) << fresh->frames[0];
+    // A stream that asks for them gets them by replay.
+    auto s = sub("bob");
+    s.last_event_id = 1;
+    auto replayed = rig.attach(s);
+    ASSERT_EQ(replayed->frames.size(), 3u);
+    EXPECT_EQ(replayed->frames[0].rfind("id: 2\n", 0), 0u) << replayed->frames[0];
+}
+
 TEST(EventHub, HistoryOlderThanRetentionResets) {
     Rig rig;
     for (int i = 0; i < 5; ++i) rig.source.add("item.created", Audience::everyone, "");
