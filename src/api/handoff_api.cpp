@@ -31,14 +31,10 @@ Result<std::vector<std::string>> usernames(const json& body, const char* key) {
 }  // namespace
 
 void add_handoff_routes(http::Router& router, HandoffService& handoffs, const SessionService& sessions) {
-    auto enabled = [&sessions]() -> Status {
-        if (!sessions.enabled()) return Error(Errc::module_disabled, "the sessions module is disabled");
-        return {};
-    };
 
     router.add("POST", "/api/items/{partNumber}/edit-sessions/{sessionId}/request-handoff", Access::editor, BodyKind::json,
-               [&handoffs, enabled](HttpRequest& req) -> Result<HttpResponse> {
-                   SILO_CHECK(enabled());
+               [&handoffs, &sessions](HttpRequest& req) -> Result<HttpResponse> {
+                   SILO_CHECK(sessions.check_enabled());
                    SILO_TRY(auto body, parse_object(req));
                    SILO_TRY(auto message, opt_string(body, "message", kTextBytes));
                    SILO_TRY(auto out, handoffs.request(req.principal, req.param("partNumber"), req.param("sessionId"),
@@ -49,8 +45,8 @@ void add_handoff_routes(http::Router& router, HandoffService& handoffs, const Se
                });
 
     router.add("POST", "/api/handoff-requests/{id}/decline", Access::editor, BodyKind::json,
-               [&handoffs, enabled](HttpRequest& req) -> Result<HttpResponse> {
-                   SILO_CHECK(enabled());
+               [&handoffs, &sessions](HttpRequest& req) -> Result<HttpResponse> {
+                   SILO_CHECK(sessions.check_enabled());
                    SILO_TRY(auto body, parse_object(req));
                    SILO_TRY(auto message, opt_string(body, "message", kTextBytes));
                    SILO_TRY(auto h, handoffs.decline(req.principal, req.param("id"), message.value_or("")));
@@ -58,8 +54,8 @@ void add_handoff_routes(http::Router& router, HandoffService& handoffs, const Se
                });
 
     router.add("GET", "/api/handoff-requests", Access::viewer, BodyKind::none,
-               [&handoffs, enabled](HttpRequest& req) -> Result<HttpResponse> {
-                   SILO_CHECK(enabled());
+               [&handoffs, &sessions](HttpRequest& req) -> Result<HttpResponse> {
+                   SILO_CHECK(sessions.check_enabled());
                    SILO_TRY(auto paging, parse_paging(req));
                    SILO_TRY(auto page, handoffs.list(req.principal, req.query_param("session_id"), req.query_param("status"),
                                                      paging.limit, paging.offset));
@@ -69,8 +65,8 @@ void add_handoff_routes(http::Router& router, HandoffService& handoffs, const Se
                });
 
     router.add("DELETE", "/api/items/{partNumber}/edit-sessions/{sessionId}/force-release", Access::admin, BodyKind::json,
-               [&handoffs, enabled](HttpRequest& req) -> Result<HttpResponse> {
-                   SILO_CHECK(enabled());
+               [&handoffs, &sessions](HttpRequest& req) -> Result<HttpResponse> {
+                   SILO_CHECK(sessions.check_enabled());
                    SILO_TRY(auto body, parse_object(req));
                    SILO_TRY(auto reason, opt_string(body, "reason", kTextBytes));
                    if (!reason) return bad_request("'reason' is required: say why the session is force-released");

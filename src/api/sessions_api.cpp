@@ -10,11 +10,6 @@ using http::HttpResponse;
 
 namespace {
 
-Status module_enabled(const SessionService& sessions) {
-    if (!sessions.enabled()) return Error(Errc::module_disabled, "the sessions module is disabled");
-    return {};
-}
-
 Result<std::vector<std::string>> string_list(const json& obj, const char* key) {
     std::vector<std::string> out;
     auto it = obj.find(key);
@@ -38,7 +33,7 @@ json session_list(const std::vector<SessionRecord>& list) {
 void add_session_routes(http::Router& router, SessionService& sessions) {
     router.add("POST", "/api/items/{partNumber}/edit-sessions", Access::editor, BodyKind::json,
                [&sessions](HttpRequest& req) -> Result<HttpResponse> {
-                   SILO_CHECK(module_enabled(sessions));
+                   SILO_CHECK(sessions.check_enabled());
                    SILO_TRY(auto body, parse_object(req));
                    AcquireInput in;
                    SILO_TRY(in.workstation_id, req_string(body, "workstation_id", 64));
@@ -58,13 +53,13 @@ void add_session_routes(http::Router& router, SessionService& sessions) {
 
     router.add("GET", "/api/items/{partNumber}/edit-sessions", Access::viewer, BodyKind::none,
                [&sessions](HttpRequest& req) -> Result<HttpResponse> {
-                   SILO_CHECK(module_enabled(sessions));
+                   SILO_CHECK(sessions.check_enabled());
                    SILO_TRY(auto list, sessions.list_for_item(req.param("partNumber")));
                    return list_response(session_list(list), static_cast<std::int64_t>(list.size()));
                });
 
     router.add("GET", "/api/edit-sessions", Access::admin, BodyKind::none, [&sessions](HttpRequest& req) -> Result<HttpResponse> {
-        SILO_CHECK(module_enabled(sessions));
+        SILO_CHECK(sessions.check_enabled());
         SILO_TRY(auto paging, parse_paging(req));
         SessionFilter f;
         f.user = req.query_param("user");
@@ -79,14 +74,14 @@ void add_session_routes(http::Router& router, SessionService& sessions) {
 
     router.add("DELETE", "/api/items/{partNumber}/edit-sessions/{sessionId}", Access::editor, BodyKind::none,
                [&sessions](HttpRequest& req) -> Result<HttpResponse> {
-                   SILO_CHECK(module_enabled(sessions));
+                   SILO_CHECK(sessions.check_enabled());
                    SILO_CHECK(sessions.release(req.principal, req.param("partNumber"), req.param("sessionId")));
                    return HttpResponse::no_content();
                });
 
     router.add("PUT", "/api/items/{partNumber}/edit-sessions/{sessionId}/work", Access::editor, BodyKind::upload,
                [&sessions](HttpRequest& req) -> Result<HttpResponse> {
-                   SILO_CHECK(module_enabled(sessions));
+                   SILO_CHECK(sessions.check_enabled());
                    if (req.body_file.empty()) return bad_request("the request body (the work file) is empty");
                    SILO_TRY(auto s, sessions.put_work(req.principal, req.param("partNumber"), req.param("sessionId"),
                                                       req.body_file));

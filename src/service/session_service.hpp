@@ -81,6 +81,11 @@ public:
 
     void committed() { events_.committed(); }
     bool enabled() const { return cfg_.enabled; }
+    // module_disabled (404) when modules.sessions.enabled is false.
+    Status check_enabled() const {
+        if (!cfg_.enabled) return Error(Errc::module_disabled, "the sessions module is disabled");
+        return {};
+    }
 
     // Removes a session work file ('' is a no-op).
     static void remove_file(const std::string& path);

@@ -54,12 +54,12 @@ std::optional<HandoffRecord> HandoffRepository::find(sql::Tx& tx, std::string_vi
 }
 
 HandoffPage HandoffRepository::list(sql::Tx& tx, const HandoffFilter& f, std::int64_t limit, std::int64_t offset) {
-    sql::Params p{f.session_id, f.status, f.party_id};
     HandoffPage page;
-    page.total = tx.query_one(std::string("SELECT COUNT(*) FROM handoff_requests h ") + kWhere, p)->i64(0);
-    p.push_back(limit);
-    p.push_back(offset);
-    for (const auto& r : tx.query(std::string(kSelect) + kWhere + "ORDER BY h.created_at DESC, h.id DESC LIMIT $4 OFFSET $5", p))
+    page.total = tx.query_one(std::string("SELECT COUNT(*) FROM handoff_requests h ") + kWhere,
+                              {f.session_id, f.status, f.party_id})
+                     ->i64(0);
+    for (const auto& r : tx.query(std::string(kSelect) + kWhere + "ORDER BY h.created_at DESC, h.id DESC LIMIT $4 OFFSET $5",
+                                  {f.session_id, f.status, f.party_id, limit, offset}))
         page.requests.push_back(read(r));
     return page;
 }
