@@ -875,6 +875,34 @@ TEST_P(Sessions, TwoInstancesOnOnePostgresHaveExactlyOneWinner) {
     }
 }
 
+// modules.sessions.enabled: false turns every session, handoff and force-release route into
+// 404 module_disabled; checkpoints and revisions (files of the item) stay available.
+TEST_P(Sessions, DisabledModuleAnswersModuleDisabled) {
+    boot({{"SILO_MODULES_SESSIONS_ENABLED", "false"}});
+    auto alice = make_user("alice", "editor");
+    auto a1 = register_ws(alice, "alice-1");
+    make_item("OFF-1");
+    const std::string sid = "00000000-0000-4000-8000-000000000001";
+    auto c = as(port(), alice);
+    std::vector<HttpResult> answers = {
+        acquire(c, "OFF-1", acquire_body(a1, "sketch", "Sketch001")),
+        c.get("/api/items/OFF-1/edit-sessions"),
+        admin().get("/api/edit-sessions"),
+        c.del("/api/items/OFF-1/edit-sessions/" + sid),
+        c.post_json("/api/items/OFF-1/edit-sessions/" + sid + "/request-handoff", json::object()),
+        c.get("/api/handoff-requests"),
+        admin().request("DELETE", "/api/items/OFF-1/edit-sessions/" + sid + "/force-release", R"({"reason":"x"})",
+                        {{"Content-Type", "application/json"}}),
+    };
+    for (const auto& r : answers) {
+        EXPECT_EQ(r.status, 404) << r.body;
+        EXPECT_EQ(str(r.js(), "error"), "module_disabled") << r.body;
+    }
+    EXPECT_EQ(session_rows(), 0);
+    EXPECT_EQ(admin().get("/api/modules").js()["sessions"]["enabled"], false);
+    EXPECT_EQ(push_checkpoint(alice, "OFF-1", "bytes").status, 201);
+}
+
 INSTANTIATE_TEST_SUITE_P(Db, Sessions, ::testing::Values(Db::sqlite, Db::postgres), param_name);
 
 }  // namespace
