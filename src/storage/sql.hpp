@@ -111,7 +111,8 @@ struct Where {
 // write fails there; SQLite uses a deferred BEGIN). write: SQLite BEGIN IMMEDIATE (writers
 // queue), PostgreSQL READ COMMITTED. lookup: reads that need no snapshot shared between their
 // statements (a token check, one page of the event log): PostgreSQL runs each statement on
-// its own, saving the BEGIN / SET TRANSACTION / COMMIT round trips; SQLite runs it as read.
+// its own, saving the BEGIN / SET TRANSACTION / COMMIT round trips; SQLite runs each in
+// autocommit mode.
 enum class TxMode { read, write, lookup };
 
 // A database: a pool of connections (one per concurrently running caller, opened lazily),

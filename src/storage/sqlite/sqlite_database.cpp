@@ -301,19 +301,25 @@ void SqliteDatabase::close() {
 Status SqliteDatabase::attempt(TxMode mode, const std::function<Status(Tx&)>& fn) {
     Lease lease(*this);
     Connection& c = *lease;
+    // A lookup runs each statement in SQLite's autocommit mode: its own implicit read
+    // transaction, without the BEGIN and COMMIT steps.
+    const bool explicit_tx = mode != TxMode::lookup;
     const char* begin = mode == TxMode::write ? "BEGIN IMMEDIATE" : "BEGIN";
-    try {
-        c.db.exec(begin);
-    } catch (const SQLite::Exception& e) {
-        throw translate(e, begin);
+    if (explicit_tx) {
+        try {
+            c.db.exec(begin);
+        } catch (const SQLite::Exception& e) {
+            throw translate(e, begin);
+        }
     }
     try {
         SqliteTx tx(c);
         Status st = fn(tx);
-        if (st.ok())
+        if (!st.ok()) {
+            if (!rollback(c)) lease.discard();
+        } else if (explicit_tx) {
             c.db.exec("COMMIT");
-        else if (!rollback(c))
-            lease.discard();
+        }
         return st;
     } catch (const SQLite::Exception& e) {
         if (!rollback(c)) lease.discard();
