@@ -374,16 +374,15 @@ int main(int argc, char** argv) {
     if (cfg.sessions.enabled)
         server.every(cfg.sessions.sweep_interval_seconds, [&] { server.post_work([&sessions] { sessions.sweep(); }); });
     // Expired and over-cap checkpoints, and files no row names (a crash between a file and
-    // its row): once at start, then every minute.
-    auto sweep_files = [&] {
-        server.post_work([&checkpoints, &revisions, &sessions, &cfg] {
-            checkpoints.sweep();
-            revisions.sweep();
-            sessions.sweep_work_files(now_millis() - static_cast<Millis>(cfg.storage.orphan_grace_minutes) * 60 * 1000);
-        });
+    // its row): once at start, before the server listens (so nothing it serves is about to be
+    // swept), then every minute.
+    auto sweep_files = [&checkpoints, &revisions, &sessions, &cfg] {
+        checkpoints.sweep();
+        revisions.sweep();
+        sessions.sweep_work_files(now_millis() - static_cast<Millis>(cfg.storage.orphan_grace_minutes) * 60 * 1000);
     };
     sweep_files();
-    server.every(60.0, sweep_files);
+    server.every(60.0, [&server, sweep_files] { server.post_work(sweep_files); });
     server.every(1.0, [&hub] { hub.poke(); });
     const Millis retention = static_cast<Millis>(cfg.events.retention_hours) * 3600 * 1000;
     server.every(60.0, [&] {
