@@ -104,7 +104,9 @@ struct HubNotifier final : EventNotifier {
     EventHub* hub = nullptr;
     const EventListener* listener = nullptr;
     void committed() override {
-        if (hub && !(listener && listener->listening())) hub->poke_here();
+        if (!hub || (listener && listener->listening())) return;
+        // Read the log on this thread, once the answer of its request is out.
+        http::after_response([h = hub] { h->poke_here(); });
     }
 };
 

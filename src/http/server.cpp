@@ -17,7 +17,10 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
+
+#include <unistd.h>
 
 namespace silo::http {
 
@@ -32,25 +35,53 @@ constexpr std::size_t kMaxIgnoredBody = 65536;
 constexpr std::size_t kDrainChunk = 16384;
 constexpr std::size_t kMaxDrain = 64 * 1024 * 1024;
 
+// The after_response() list of the request a worker is handling; null elsewhere.
+thread_local std::vector<std::function<void()>>* t_after_response = nullptr;
+
+void run_all(std::vector<std::function<void()>>& fns) {
+    for (auto& fn : fns) {
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            log::error("after-response work threw", {{"what", e.what()}});
+        }
+    }
+}
+
 }  // namespace
+
+void after_response(std::function<void()> fn) {
+    if (t_after_response) {
+        t_after_response->push_back(std::move(fn));
+        return;
+    }
+    fn();
+}
 
 // ---------------------------------------------------------------------------------------------
 // SSE stream: owns the socket once the event-stream header is written. I/O thread only.
 
 class SseStream final : public StreamSink, public std::enable_shared_from_this<SseStream> {
 public:
-    SseStream(tcp::socket socket, std::size_t queue_limit, std::function<void()> on_end)
-        : socket_(std::move(socket)), limit_(queue_limit), on_end_(std::move(on_end)) {}
+    // head: the response header, written first when the stream starts; frames sent before
+    // then queue behind it.
+    SseStream(tcp::socket socket, std::size_t queue_limit, std::function<void()> on_end, std::string head)
+        : socket_(std::move(socket)), limit_(queue_limit), on_end_(std::move(on_end)) {
+        queue_.push_back(std::make_shared<const std::string>(std::move(head)));
+    }
 
     void start() {
+        if (closed_) return;
         beast::error_code ec;
         socket_.non_blocking(true, ec);
+        started_ = true;
         read_some();
+        write_next();
     }
 
     bool send(std::shared_ptr<const std::string> frame) override {
         if (closed_) return false;
-        if (!writing_) {
+        if (started_ && !writing_) {
             // Idle stream: write straight away (one syscall, no queued operation); only what
             // the socket does not take now is queued.
             beast::error_code ec;
@@ -161,6 +192,7 @@ private:
     std::size_t offset_ = 0;  // bytes of queue_[head_] already written
     std::vector<std::function<void()>> callbacks_;
     char rbuf_[16];
+    bool started_ = false;
     bool writing_ = false;
     bool closed_ = false;
     bool finished_ = false;
@@ -173,14 +205,26 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
     Impl(ServerOptions o, const Router& r)
         : opts(std::move(o)), router(r), acceptor(io), signals(io, SIGINT, SIGTERM),
-          pool(opts.workers == 0 ? 1 : opts.workers) {}
+          work_io(static_cast<int>(std::max(1u, opts.workers))), work_guard(std::in_place, work_io.get_executor()) {
+        for (unsigned i = 0; i < std::max(1u, opts.workers); ++i) workers.emplace_back([this] { work_io.run(); });
+    }
+
+    // Lets the workers finish what is queued, then joins them (once).
+    void join_workers() {
+        work_guard.reset();
+        for (auto& t : workers)
+            if (t.joinable()) t.join();
+    }
 
     ServerOptions opts;
     const Router& router;
-    asio::io_context io{1};
+    asio::io_context io{1};  // the I/O thread: acceptor, timers, event streams, shutdown
     tcp::acceptor acceptor;
     asio::signal_set signals;
-    asio::thread_pool pool;
+    // The workers: request connections (each on its own strand) and post_work().
+    asio::io_context work_io;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_guard;
+    std::vector<std::thread> workers;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     std::vector<std::function<void()>> shutdown_hooks;
     struct Periodic {
@@ -190,10 +234,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         std::function<void()> fn;
     };
     std::list<std::shared_ptr<Periodic>> periodics;
+    std::mutex sessions_mu;  // sessions and next_session_id: the I/O thread and the workers
     std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions;
     std::uint64_t next_session_id = 1;
-    std::size_t inflight = 0;
-    bool shutting_down = false;
+    std::atomic<std::size_t> inflight{0};
+    std::atomic<bool> shutting_down{false};  // written on the I/O thread, read by workers too
     std::atomic<std::size_t> streams{0};
     std::unordered_map<std::uint64_t, std::weak_ptr<SseStream>> open_streams;
     std::uint64_t next_stream_id = 1;
@@ -211,6 +256,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
     void begin_shutdown();
     void maybe_finish();
+    std::vector<std::shared_ptr<Session>> live_sessions() {
+        std::vector<std::shared_ptr<Session>> out;
+        std::lock_guard lock(sessions_mu);
+        for (auto& [id, w] : sessions)
+            if (auto s = w.lock()) out.push_back(std::move(s));
+        return out;
+    }
+    void forget(std::uint64_t session_id) {
+        std::lock_guard lock(sessions_mu);
+        sessions.erase(session_id);
+    }
 };
 
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
@@ -222,17 +278,32 @@ public:
         if (!ec) remote_ = ep.address().to_string();
     }
 
-    void start() { read_header(); }
+    // Everything a session does runs on its strand of the workers' io_context, so a request
+    // is read, handled and answered by one worker thread with no hand-over between threads.
+    void start() {
+        // Answers are written with a non-blocking write first (respond()).
+        beast::error_code ec;
+        stream_.socket().non_blocking(true, ec);
+        read_header();
+    }
 
     // Closes the connection if it is waiting for a new request (graceful shutdown).
     void close_if_idle() {
-        if (!idle_) return;
-        beast::error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-        stream_.socket().close(ec);
+        asio::post(stream_.get_executor(), [self = shared_from_this()] {
+            if (!self->idle_) return;
+            beast::error_code ec;
+            self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+            self->stream_.socket().close(ec);
+        });
+    }
+
+    // Closes the connection whatever it is doing (the end of run()).
+    void close_now() {
+        asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
     }
 
     std::uint64_t id() const { return id_; }
+    auto executor() { return stream_.get_executor(); }
 
 private:
     void read_header() {
@@ -400,17 +471,18 @@ private:
         dispatch();
     }
 
+    // The handler runs here, on this worker (it may block on SQL or hashing); other
+    // connections go on on the other workers.
     void dispatch() {
         ++srv_->inflight;
         counted_ = true;
         stream_.expires_never();
-        auto self = shared_from_this();
-        asio::post(srv_->pool, [self] {
-            HttpResponse resp = self->srv_->router.handle(self->match_, self->req_);
-            asio::post(self->srv_->io, [self, resp = std::move(resp)]() mutable {
-                self->respond(std::move(resp));
-            });
-        });
+        std::vector<std::function<void()>> after;
+        t_after_response = &after;
+        HttpResponse resp = srv_->router.handle(match_, req_);
+        t_after_response = nullptr;
+        respond(std::move(resp));
+        run_all(after);
     }
 
     void respond(HttpResponse resp) {
@@ -447,9 +519,18 @@ private:
         fill(*msg, resp);
         msg->body() = std::move(resp.body);
         msg->prepare_payload();
-        bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t n) {
-            self->after_write(ec, n);
-        });
+        // Write at once what the socket takes (all of it, unless its buffer is full); only
+        // the rest waits for the socket.
+        auto sr = std::make_shared<bhttp::serializer<false, bhttp::string_body>>(*msg);
+        beast::error_code ec;
+        std::size_t n = bhttp::write(stream_.socket(), *sr, ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            bhttp::async_write(stream_, *sr, [self = shared_from_this(), msg, sr, n](beast::error_code ec, std::size_t more) {
+                self->after_write(ec, n + more);
+            });
+            return;
+        }
+        after_write(ec, n);
     }
 
     template <class Msg>
@@ -463,32 +544,45 @@ private:
         msg.keep_alive(keep_alive_);
     }
 
+    // Event streams live on the I/O thread: the socket moves there, the stream is attached,
+    // and only then is the header written, so a client holding the 200 is already counted and
+    // gets every event committed after it.
     void start_stream(HttpResponse resp) {
         std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                            "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
                            req_.request_id + "\r\n";
         for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
         head += "\r\n";
-        auto msg = std::make_shared<std::string>(std::move(head));
-        auto on_stream = std::make_shared<std::function<void(std::shared_ptr<StreamSink>)>>(std::move(resp.on_stream));
-        asio::async_write(stream_, asio::buffer(*msg),
-                          [self = shared_from_this(), msg, on_stream](beast::error_code ec, std::size_t) {
-                              self->log_request(ec ? 499 : 200, 0);
-                              self->finish_request();
-                              if (ec) return self->close();
-                              auto srv = self->srv_;
-                              auto sid = srv->next_stream_id++;
-                              srv->sessions.erase(self->id_);
-                              auto sink = std::make_shared<SseStream>(self->stream_.release_socket(), srv->opts.stream_queue_limit,
-                                                                      [srv, sid] {
-                                                                          srv->open_streams.erase(sid);
-                                                                          srv->streams = srv->open_streams.size();
-                                                                      });
-                              srv->open_streams[sid] = sink;
-                              srv->streams = srv->open_streams.size();
-                              sink->start();
-                              (*on_stream)(sink);
-                          });
+        log_request(200, 0);
+        finish_request();
+        srv_->forget(id_);
+        tcp::socket socket = stream_.release_socket();
+        beast::error_code ec;
+        auto protocol = socket.local_endpoint(ec).protocol();
+        if (ec) return;  // the client is gone; the socket closes here
+        auto fd = socket.release(ec);
+        if (ec) return;
+        asio::post(srv_->io, [srv = srv_, protocol, fd, head = std::move(head), on_stream = std::move(resp.on_stream)]() mutable {
+            tcp::socket moved(srv->io);
+            beast::error_code aec;
+            moved.assign(protocol, fd, aec);
+            if (aec) {
+                ::close(fd);
+                return;
+            }
+            if (srv->shutting_down) return;  // closed by moved's destructor
+            auto sid = srv->next_stream_id++;
+            auto sink = std::make_shared<SseStream>(std::move(moved), srv->opts.stream_queue_limit,
+                                                    [srv, sid] {
+                                                        srv->open_streams.erase(sid);
+                                                        srv->streams = srv->open_streams.size();
+                                                    },
+                                                    std::move(head));
+            srv->open_streams[sid] = sink;
+            srv->streams = srv->open_streams.size();
+            on_stream(sink);
+            sink->start();
+        });
     }
 
     void after_write(beast::error_code ec, std::size_t bytes) {
@@ -500,11 +594,10 @@ private:
     }
 
     void finish_request() {
-        if (counted_) {
-            counted_ = false;
-            --srv_->inflight;
-            srv_->maybe_finish();
-        }
+        if (!counted_) return;
+        counted_ = false;
+        if (--srv_->inflight == 0 && srv_->shutting_down)
+            asio::post(srv_->io, [srv = srv_] { srv->maybe_finish(); });
     }
 
     void log_request(int status, std::size_t bytes) {
@@ -545,7 +638,7 @@ private:
         beast::error_code ec;
         stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
         stream_.socket().close(ec);
-        srv_->sessions.erase(id_);
+        srv_->forget(id_);
     }
 
     void remove_upload() {
@@ -576,7 +669,7 @@ private:
 };
 
 void Server::Impl::accept() {
-    acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(asio::make_strand(work_io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
         if (ec) {
             if (ec == asio::error::operation_aborted || self->shutting_down) return;
             // EMFILE and friends: log, back off briefly, keep serving.
@@ -586,10 +679,14 @@ void Server::Impl::accept() {
             return;
         }
         if (self->shutting_down) return;
-        auto id = self->next_session_id++;
-        auto s = std::make_shared<Session>(self, std::move(socket), id);
-        self->sessions[id] = s;
-        s->start();
+        std::shared_ptr<Session> s;
+        {
+            std::lock_guard lock(self->sessions_mu);
+            auto id = self->next_session_id++;
+            s = std::make_shared<Session>(self, std::move(socket), id);
+            self->sessions[id] = s;
+        }
+        asio::post(s->executor(), [s] { s->start(); });
         self->accept();
     });
 }
@@ -597,7 +694,7 @@ void Server::Impl::accept() {
 void Server::Impl::begin_shutdown() {
     if (shutting_down) return;
     shutting_down = true;
-    log::info("shutting down", {{"inflight", inflight}, {"streams", open_streams.size()}});
+    log::info("shutting down", {{"inflight", inflight.load()}, {"streams", open_streams.size()}});
     beast::error_code ec;
     acceptor.close(ec);
     signals.cancel(ec);
@@ -606,13 +703,11 @@ void Server::Impl::begin_shutdown() {
     auto streams_copy = open_streams;
     for (auto& [id, w] : streams_copy)
         if (auto s = w.lock()) s->close();
-    auto sessions_copy = sessions;
-    for (auto& [id, w] : sessions_copy)
-        if (auto s = w.lock()) s->close_if_idle();
+    for (auto& s : live_sessions()) s->close_if_idle();
     grace_timer.emplace(io, std::chrono::seconds(opts.shutdown_grace_seconds));
     grace_timer->async_wait([self = shared_from_this()](beast::error_code ec) {
         if (ec) return;
-        log::warn("shutdown grace elapsed; stopping with requests in flight", {{"inflight", self->inflight}});
+        log::warn("shutdown grace elapsed; stopping with requests in flight", {{"inflight", self->inflight.load()}});
         self->io.stop();
     });
     maybe_finish();
@@ -629,7 +724,7 @@ Server::Server(ServerOptions options, const Router& router)
     : impl_(std::make_shared<Impl>(std::move(options), router)) {}
 
 Server::~Server() {
-    impl_->pool.join();
+    impl_->join_workers();
 }
 
 Result<std::uint16_t> Server::listen() {
@@ -656,10 +751,11 @@ void Server::run() {
     });
     impl->accept();
     impl->io.run();
-    // Drop whatever is still referenced by pending handlers so sessions release their sockets.
-    impl->sessions.clear();
+    // Close what is left (connections lingering after an answer, requests past the grace), so
+    // the workers run out of work; then wait for them.
+    for (auto& s : impl->live_sessions()) s->close_now();
     impl->open_streams.clear();
-    impl->pool.join();
+    impl->join_workers();
 }
 
 void Server::request_shutdown() {
@@ -671,7 +767,7 @@ void Server::on_shutdown(std::function<void()> fn) { impl_->shutdown_hooks.push_
 
 void Server::post_io(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
 
-void Server::post_work(std::function<void()> fn) { asio::post(impl_->pool, std::move(fn)); }
+void Server::post_work(std::function<void()> fn) { asio::post(impl_->work_io, std::move(fn)); }
 
 void Server::every(double seconds, std::function<void()> fn) {
     auto impl = impl_;

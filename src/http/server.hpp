@@ -1,5 +1,7 @@
-// The HTTP/1.1 server: one I/O thread runs every socket; handlers run on a worker pool (they
-// may block on SQL or hashing). Beast stays behind this pimpl.
+// The HTTP/1.1 server. A pool of worker threads reads, handles and answers requests: each
+// connection runs on its own strand, and a handler (which may block on SQL or hashing) runs on
+// the worker that read its request, with no hand-over between threads. One I/O thread runs
+// the acceptor, the timers and the event streams. Beast stays behind this pimpl.
 #pragma once
 
 #include "http/router.hpp"
@@ -25,6 +27,11 @@ struct ServerOptions {
     std::size_t max_header_bytes = 16384; // larger headers answer 431
     std::size_t stream_queue_limit = 1024; // frames queued per event stream before it is closed
 };
+
+// Runs fn on this thread once the answer of the request it is handling has been handed to
+// the socket: work that the client need not wait for (waking the event hub). Called outside a
+// request handler, it runs fn at once.
+void after_response(std::function<void()> fn);
 
 class Server {
 public:
@@ -53,7 +60,7 @@ public:
     // Runs fn every `seconds` on the I/O thread until shutdown (heartbeat, sweepers).
     void every(double seconds, std::function<void()> fn);
 
-    // Runs fn on the worker pool. Thread-safe.
+    // Runs fn on a worker thread. Thread-safe.
     void post_work(std::function<void()> fn);
 
     // Number of currently open event streams.
