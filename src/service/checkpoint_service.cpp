@@ -90,9 +90,7 @@ Result<CheckpointRecord> CheckpointService::create(const Principal& p, const std
                                       {"base_revision", c.base_revision}, {"file_hash", c.file_hash},
                                       {"file_size", c.file_size}, {"session_id", in.session_id}}},
                                 c.created_at);
-        emit(tx, "checkpoint.created", Audience::item, c.item_id,
-             {{"item_id", c.item_id}, {"part_number", c.part_number}, {"checkpoint_id", c.id}, {"user", c.username},
-              {"context", c.context}, {"base_revision", c.base_revision}});
+        emit_created(tx, c);
         return c;
     });
     if (!r.ok()) {
@@ -163,7 +161,14 @@ Result<CheckpointRecord> CheckpointService::preserve_work_in(sql::Tx& tx, const 
     c.created_at = now_millis();
     c.expires_at = 0;
     CheckpointRepository::insert(tx, c);
+    emit_created(tx, c);
     return c;
+}
+
+void CheckpointService::emit_created(sql::Tx& tx, const CheckpointRecord& c) {
+    emit(tx, "checkpoint.created", Audience::item, c.item_id,
+         {{"item_id", c.item_id}, {"part_number", c.part_number}, {"checkpoint_id", c.id}, {"user", c.username},
+          {"context", c.context}, {"base_revision", c.base_revision}});
 }
 
 void CheckpointService::remove_blobs(const std::vector<CheckpointRecord>& gone) {

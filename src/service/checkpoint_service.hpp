@@ -53,7 +53,7 @@ public:
 
     // Inside a caller's transaction (force-release): a pinned force_release checkpoint of the
     // session's uploaded work. The file is hard-linked into the store first; if the transaction
-    // does not commit, the link is an orphan for the sweep.
+    // does not commit, the link is an orphan for the sweep. Emits checkpoint.created.
     Result<CheckpointRecord> preserve_work_in(sql::Tx& tx, const SessionRecord& s, std::int64_t base_revision);
 
     // Expired and over-cap checkpoints, and orphan files. Never throws.
@@ -61,6 +61,8 @@ public:
 
 private:
     void remove_blobs(const std::vector<CheckpointRecord>& gone);
+    // checkpoint.created, to the item's audience.
+    void emit_created(sql::Tx& tx, const CheckpointRecord& c);
 
     sql::Database& db_;
     EventNotifier& events_;

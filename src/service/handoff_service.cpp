@@ -170,12 +170,10 @@ Result<std::optional<std::string>> HandoffService::force_release_in(sql::Tx& tx,
                                                                     std::optional<std::string>& work_path) {
     auto item = ItemRepository::find_by_id(tx, s.item_id);
     std::optional<std::string> checkpoint_id;
-    std::optional<CheckpointRecord> preserved;
     if (!s.work_path.empty()) {
         auto c = checkpoints_.preserve_work_in(tx, s, item ? item->revision : 0);
         if (c.ok()) {
             checkpoint_id = c->id;
-            preserved = std::move(*c);
         } else {  // the work file is unreadable: release anyway, and say so
             log::error("the session's work could not be preserved", {{"session_id", s.id}, {"error", c.error().message}});
         }
@@ -189,10 +187,6 @@ Result<std::optional<std::string>> HandoffService::force_release_in(sql::Tx& tx,
     details["part_number"] = s.part_number;
     details["session_id"] = s.id;
     AuditRepository::append(tx, {admin, "edit.force_released", kResourceType, s.id, details}, now_millis());
-    if (preserved)
-        emit(tx, "checkpoint.created", Audience::item, s.item_id,
-             {{"item_id", s.item_id}, {"part_number", s.part_number}, {"checkpoint_id", preserved->id},
-              {"user", s.username}, {"context", preserved->context}, {"base_revision", preserved->base_revision}});
     emit(tx, "edit.force_released", Audience::workstation, s.workstation_id,
          {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", s.id}, {"admin", admin},
           {"reason", reason}, {"original_holder", s.username}, {"checkpoint_id", opt_json(checkpoint_id)},
