@@ -478,10 +478,20 @@ TEST_P(ForceRelease, DirectModePreservesUploadedWorkAndNotifiesHolderAndWatchers
         EXPECT_EQ(str(rel->js(), "user"), "alice") << rel->raw;
         EXPECT_EQ(str(rel->js(), "object_id"), "Sketch001") << rel->raw;
     }
+    // checkpoint.created for the preserved work, to the item's watchers.
+    {
+        auto ce = watcher.wait_for("checkpoint.created");
+        ASSERT_TRUE(ce) << watcher.all();
+        EXPECT_EQ(str(ce->js(), "checkpoint_id"), cid) << ce->raw;
+        EXPECT_EQ(str(ce->js(), "context"), "force_release") << ce->raw;
+        EXPECT_EQ(str(ce->js(), "user"), "alice") << ce->raw;
+        EXPECT_EQ(str(ce->js(), "part_number"), "FR-1") << ce->raw;
+    }
     for (auto* s : {&watcher, &s_a2, &s_b1}) s->drain(s == &watcher ? 700ms : 200ms);
     for (auto* s : {&watcher, &s_a2, &s_b1}) {
         EXPECT_TRUE(s->of("edit.force_released").empty()) << s->all();
     }
+    EXPECT_EQ(watcher.of("checkpoint.created").size(), 1u) << watcher.all();
     EXPECT_EQ(watcher.of("edit.session_released", sid).size(), 1u) << watcher.all();
     EXPECT_TRUE(s_a2.edit_events().empty()) << s_a2.all();
 
