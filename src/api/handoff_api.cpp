@@ -31,7 +31,6 @@ Result<std::vector<std::string>> usernames(const json& body, const char* key) {
 }  // namespace
 
 void add_handoff_routes(http::Router& router, HandoffService& handoffs, const SessionService& sessions) {
-
     router.add("POST", "/api/items/{partNumber}/edit-sessions/{sessionId}/request-handoff", Access::editor, BodyKind::json,
                [&handoffs, &sessions](HttpRequest& req) -> Result<HttpResponse> {
                    SILO_CHECK(sessions.check_enabled());

@@ -205,9 +205,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
     Impl(ServerOptions o, const Router& r)
         : opts(std::move(o)), router(r), acceptor(io), signals(io, SIGINT, SIGTERM),
-          work_io(static_cast<int>(std::max(1u, opts.workers))), work_guard(std::in_place, work_io.get_executor()) {
-        for (unsigned i = 0; i < std::max(1u, opts.workers); ++i) workers.emplace_back([this] { work_io.run(); });
+          work_io(static_cast<int>(worker_count())), work_guard(std::in_place, work_io.get_executor()) {
+        for (unsigned i = 0; i < worker_count(); ++i) workers.emplace_back([this] { work_io.run(); });
     }
+
+    unsigned worker_count() const { return std::max(1u, opts.workers); }
 
     // Lets the workers finish what is queued, then joins them (once).
     void join_workers() {
@@ -290,10 +292,7 @@ public:
     // Closes the connection if it is waiting for a new request (graceful shutdown).
     void close_if_idle() {
         asio::post(stream_.get_executor(), [self = shared_from_this()] {
-            if (!self->idle_) return;
-            beast::error_code ec;
-            self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-            self->stream_.socket().close(ec);
+            if (self->idle_) self->close();
         });
     }
 
@@ -302,7 +301,6 @@ public:
         asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
     }
 
-    std::uint64_t id() const { return id_; }
     auto executor() { return stream_.get_executor(); }
 
 private:

@@ -80,7 +80,6 @@ public:
     std::vector<std::function<void(sql::Tx&, const SessionRecord&, const std::string& reason)>> on_end;
 
     void committed() { events_.committed(); }
-    bool enabled() const { return cfg_.enabled; }
     // module_disabled (404) when modules.sessions.enabled is false.
     Status check_enabled() const {
         if (!cfg_.enabled) return Error(Errc::module_disabled, "the sessions module is disabled");
