@@ -202,20 +202,47 @@ private:
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     class Session;
+    // A worker is one thread with its own event loop; each request connection stays on the
+    // worker it was given, which reads, handles and answers all of its requests.
+    struct Worker {
+        asio::io_context io{1};
+        std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{io.get_executor()};
+        std::thread thread;
+        std::atomic<std::size_t> connections{0};  // Sessions alive on this worker
+    };
 
     Impl(ServerOptions o, const Router& r)
         : opts(std::move(o)), router(r), acceptor(io), signals(io, SIGINT, SIGTERM),
-          work_io(static_cast<int>(worker_count())), work_guard(std::in_place, work_io.get_executor()) {
-        for (unsigned i = 0; i < worker_count(); ++i) workers.emplace_back([this] { work_io.run(); });
+          background_guard(std::in_place, background.get_executor()) {
+        for (unsigned i = 0; i < std::max(1u, opts.workers); ++i) {
+            auto& w = *workers.emplace_back(std::make_unique<Worker>());
+            w.thread = std::thread([&w] { w.io.run(); });
+        }
+        for (unsigned i = 0; i < kBackgroundThreads; ++i)
+            background_threads.emplace_back([this] { background.run(); });
     }
 
-    unsigned worker_count() const { return std::max(1u, opts.workers); }
-
-    // Lets the workers finish what is queued, then joins them (once).
+    // Lets the workers and the background threads finish what is queued, then joins them
+    // (once).
     void join_workers() {
-        work_guard.reset();
-        for (auto& t : workers)
+        for (auto& w : workers) w->guard.reset();
+        background_guard.reset();
+        for (auto& w : workers)
+            if (w->thread.joinable()) w->thread.join();
+        for (auto& t : background_threads)
             if (t.joinable()) t.join();
+    }
+
+    // The worker the next accepted connection goes to: the one with the fewest connections
+    // when the accept starts (the first of them after the last choice, so that ties rotate).
+    Worker& pick_worker() {
+        std::size_t best = next_worker;
+        for (std::size_t k = 1; k < workers.size(); ++k) {
+            std::size_t i = (next_worker + k) % workers.size();
+            if (workers[i]->connections < workers[best]->connections) best = i;
+        }
+        next_worker = (best + 1) % workers.size();
+        return *workers[best];
     }
 
     ServerOptions opts;
@@ -223,10 +250,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     asio::io_context io{1};  // the I/O thread: acceptor, timers, event streams, shutdown
     tcp::acceptor acceptor;
     asio::signal_set signals;
-    // The workers: request connections (each on its own strand) and post_work().
-    asio::io_context work_io;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_guard;
-    std::vector<std::thread> workers;
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::size_t next_worker = 0;  // the I/O thread's (accept)
+    // post_work(): sweeps, the hub's reads of the log, event replays; they never hold up a
+    // connection.
+    static constexpr unsigned kBackgroundThreads = 2;
+    asio::io_context background;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> background_guard;
+    std::vector<std::thread> background_threads;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     std::vector<std::function<void()>> shutdown_hooks;
     struct Periodic {
@@ -273,15 +304,19 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(std::shared_ptr<Impl> srv, tcp::socket socket, std::uint64_t id)
-        : srv_(std::move(srv)), stream_(std::move(socket)), id_(id) {
+    Session(std::shared_ptr<Impl> srv, Worker& worker, tcp::socket socket, std::uint64_t id)
+        : srv_(std::move(srv)), worker_(worker), stream_(std::move(socket)), id_(id) {
+        ++worker_.connections;
         beast::error_code ec;
         auto ep = stream_.socket().remote_endpoint(ec);
         if (!ec) remote_ = ep.address().to_string();
     }
+    ~Session() { --worker_.connections; }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
-    // Everything a session does runs on its strand of the workers' io_context, so a request
-    // is read, handled and answered by one worker thread with no hand-over between threads.
+    // Everything a session does runs on its worker's event loop, so a request is read,
+    // handled and answered by one thread, which sleeps only in that loop's wait for sockets.
     void start() {
         // Answers are written with a non-blocking write first (respond()).
         beast::error_code ec;
@@ -469,8 +504,8 @@ private:
         dispatch();
     }
 
-    // The handler runs here, on this worker (it may block on SQL or hashing); other
-    // connections go on on the other workers.
+    // The handler runs here, on this connection's worker (it may block on SQL or hashing):
+    // the worker's other connections wait for it, the other workers go on.
     void dispatch() {
         ++srv_->inflight;
         counted_ = true;
@@ -648,6 +683,7 @@ private:
     }
 
     std::shared_ptr<Impl> srv_;
+    Worker& worker_;
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
@@ -667,7 +703,8 @@ private:
 };
 
 void Server::Impl::accept() {
-    acceptor.async_accept(asio::make_strand(work_io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    Worker& worker = pick_worker();
+    acceptor.async_accept(worker.io, [self = shared_from_this(), &worker](beast::error_code ec, tcp::socket socket) {
         if (ec) {
             if (ec == asio::error::operation_aborted || self->shutting_down) return;
             // EMFILE and friends: log, back off briefly, keep serving.
@@ -681,7 +718,7 @@ void Server::Impl::accept() {
         {
             std::lock_guard lock(self->sessions_mu);
             auto id = self->next_session_id++;
-            s = std::make_shared<Session>(self, std::move(socket), id);
+            s = std::make_shared<Session>(self, worker, std::move(socket), id);
             self->sessions[id] = s;
         }
         asio::post(s->executor(), [s] { s->start(); });
@@ -765,7 +802,7 @@ void Server::on_shutdown(std::function<void()> fn) { impl_->shutdown_hooks.push_
 
 void Server::post_io(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
 
-void Server::post_work(std::function<void()> fn) { asio::post(impl_->work_io, std::move(fn)); }
+void Server::post_work(std::function<void()> fn) { asio::post(impl_->background, std::move(fn)); }
 
 void Server::every(double seconds, std::function<void()> fn) {
     auto impl = impl_;

@@ -1,7 +1,8 @@
-// The HTTP/1.1 server. A pool of worker threads reads, handles and answers requests: each
-// connection runs on its own strand, and a handler (which may block on SQL or hashing) runs on
-// the worker that read its request, with no hand-over between threads. One I/O thread runs
-// the acceptor, the timers and the event streams. Beast stays behind this pimpl.
+// The HTTP/1.1 server. Worker threads read, handle and answer requests: each worker runs its
+// own event loop, a new connection goes to the worker with the fewest connections and stays
+// there, and a handler (which may block on SQL or hashing) runs on that worker, with no
+// hand-over between threads. One I/O thread runs the acceptor, the timers and the event
+// streams; two background threads run post_work(). Beast stays behind this pimpl.
 #pragma once
 
 #include "http/router.hpp"
@@ -19,7 +20,7 @@ struct ServerOptions {
     std::int64_t max_json_bytes = 1048576;
     std::int64_t max_upload_bytes = 1073741824;
     std::string upload_dir;          // temporary files of streamed uploads
-    unsigned workers = 8;            // handler threads
+    unsigned workers = 8;            // request threads, each with its own event loop
     int idle_timeout_seconds = 60;   // keep-alive idle / header read
     int body_timeout_seconds = 300;  // reading one request body
     int shutdown_grace_seconds = 30; // in-flight requests get this long after SIGTERM
@@ -60,7 +61,7 @@ public:
     // Runs fn every `seconds` on the I/O thread until shutdown (heartbeat, sweepers).
     void every(double seconds, std::function<void()> fn);
 
-    // Runs fn on a worker thread. Thread-safe.
+    // Runs fn on a background thread (not a request worker). Thread-safe.
     void post_work(std::function<void()> fn);
 
     // Number of currently open event streams.
