@@ -31,7 +31,8 @@ const char* name(Level l) {
 }  // namespace
 
 void init(Level min_level) {
-    auto logger = spdlog::stderr_logger_mt("silod");
+    auto logger = spdlog::get("silod");
+    if (!logger) logger = spdlog::stderr_logger_mt("silod");
     logger->set_pattern("%v");
     logger->set_level(to_spd(min_level));
     logger->flush_on(spdlog::level::trace);
@@ -41,19 +42,35 @@ void init(Level min_level) {
 void write(Level level, std::string_view msg, const nlohmann::json& fields) {
     auto logger = spdlog::default_logger_raw();
     if (!logger->should_log(to_spd(level))) return;
-    nlohmann::json line = nlohmann::json::object();
     auto now = std::chrono::system_clock::now();
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     std::string ts = format_rfc3339(ms);
     char frac[8];
     std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms % 1000));
     ts.replace(ts.size() - 1, 1, frac);
-    line["ts"] = ts;
-    line["level"] = name(level);
-    line["msg"] = msg;
+    // The line is put together here, in the documented key order, rather than built as a JSON
+    // object and dumped (a request's log line is on every request's path).
+    const auto dump = [](const nlohmann::json& v) {
+        return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    std::string line;
+    line.reserve(256);
+    line += "{\"ts\":\"";
+    line += ts;
+    line += "\",\"level\":\"";
+    line += name(level);
+    line += "\",\"msg\":";
+    line += dump(msg);
     if (fields.is_object())
-        for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
-    logger->log(to_spd(level), "{}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        for (auto it = fields.begin(); it != fields.end(); ++it) {
+            if (it.key() == "ts" || it.key() == "level" || it.key() == "msg") continue;  // not replaceable
+            line += ',';
+            line += dump(it.key());
+            line += ':';
+            line += dump(it.value());
+        }
+    line += '}';
+    logger->log(to_spd(level), spdlog::string_view_t(line));
 }
 
 }  // namespace silo::log

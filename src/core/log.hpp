@@ -9,7 +9,8 @@ namespace silo::log {
 
 enum class Level { debug, info, warn, error };
 
-// Sets up the process logger (JSON lines on stderr). Call once at start; safe to skip in tests.
+// Sets up the process logger (JSON lines on stderr); a second call only changes the level.
+// Safe to skip in tests.
 void init(Level min_level = Level::info);
 
 // Writes {"ts":..., "level":..., "msg":..., <fields>} as one line. Thread-safe.

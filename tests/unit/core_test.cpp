@@ -1,10 +1,12 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/log.hpp"
 #include "core/strings.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 using namespace silo;
@@ -75,4 +77,21 @@ TEST(Result, TryPropagatesErrors) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, Errc::bad_request);
     EXPECT_STREQ(errc_name(Errc::hard_interference), "hard_interference");
+}
+
+TEST(Log, WritesOneJsonObjectPerLineInKeyOrder) {
+    log::init(log::Level::info);
+    testing::internal::CaptureStderr();
+    log::info("say \"hi\"\n", {{"status", 200}, {"path", "/a\\b"}, {"msg", "ignored"}});
+    log::debug("below the level");
+    std::string out = testing::internal::GetCapturedStderr();
+    ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+    auto line = nlohmann::json::parse(out);
+    EXPECT_EQ(line["msg"], "say \"hi\"\n");
+    EXPECT_EQ(line["level"], "info");
+    EXPECT_EQ(line["status"], 200);
+    EXPECT_EQ(line["path"], "/a\\b");
+    ASSERT_TRUE(parse_rfc3339(line["ts"].get<std::string>())) << out;
+    EXPECT_EQ(out.rfind("{\"ts\":", 0), 0u) << out;
+    EXPECT_LT(out.find("\"msg\""), out.find("\"path\"")) << out;
 }
