@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <unordered_map>
 
@@ -82,10 +83,12 @@ struct StringHash {
 
 }  // namespace
 
+constexpr std::chrono::milliseconds kBusyTimeout{10000};
+
 struct SqliteDatabase::Connection {
     explicit Connection(const std::string& path)
         : db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX) {
-        db.setBusyTimeout(10000);
+        db.setBusyTimeout(static_cast<int>(kBusyTimeout.count()));
         db.exec("PRAGMA journal_mode=WAL");
         db.exec("PRAGMA foreign_keys=ON");
         db.exec("PRAGMA synchronous=NORMAL");
@@ -299,6 +302,9 @@ void SqliteDatabase::close() {
 }  // connections close here, outside the lock
 
 Status SqliteDatabase::attempt(TxMode mode, const std::function<Status(Tx&)>& fn) {
+    std::unique_lock writer(writer_, std::defer_lock);
+    if (mode == TxMode::write && !writer.try_lock_for(kBusyTimeout))
+        throw DbError(DbError::Kind::retryable, "sqlite: another write transaction of this process held the lock for 10 s");
     Lease lease(*this);
     Connection& c = *lease;
     // A lookup runs each statement in SQLite's autocommit mode: its own implicit read

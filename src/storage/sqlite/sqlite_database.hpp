@@ -5,6 +5,9 @@
 // foreign keys on, a 10 s busy timeout and synchronous=NORMAL. Write transactions start with
 // BEGIN IMMEDIATE (so writers queue on the busy timeout instead of failing on a lock upgrade),
 // read transactions with a deferred BEGIN (a consistent WAL snapshot; readers never block).
+// The write transactions of this process first take an in-process lock, so that they wait
+// for each other on it and go on as soon as it is free; the busy timeout, which sleeps between
+// attempts, is then only for writers in other processes (the command line).
 // SQL uses $N placeholders, rewritten to ?N once per statement and connection (prepared
 // statements are cached per connection).
 #pragma once
@@ -52,6 +55,7 @@ class SqliteDatabase final : public Database {
     std::mutex mu_;
     std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_
     std::uint64_t generation_ = 0;                   // guarded by mu_; bumped by close()
+    std::timed_mutex writer_;  // held by this process's write transaction, if any
 };
 
 }  // namespace silo::sql
