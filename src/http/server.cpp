@@ -19,6 +19,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include <unistd.h>
 
@@ -213,24 +214,24 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
     Impl(ServerOptions o, const Router& r)
         : opts(std::move(o)), router(r), acceptor(io), signals(io, SIGINT, SIGTERM),
-          background_guard(std::in_place, background.get_executor()) {
-        for (unsigned i = 0; i < std::max(1u, opts.workers); ++i) {
+          pool_guard(std::in_place, pool.get_executor()) {
+        const unsigned n = std::max(1u, opts.workers);
+        for (unsigned i = 0; i < n; ++i) {
             auto& w = *workers.emplace_back(std::make_unique<Worker>());
             w.thread = std::thread([&w] { w.io.run(); });
         }
-        for (unsigned i = 0; i < kBackgroundThreads; ++i)
-            background_threads.emplace_back([this] { background.run(); });
+        for (unsigned i = 0; i < n; ++i) pool_threads.emplace_back([this] { pool.run(); });
     }
 
-    // Lets the workers and the background threads finish what is queued, then joins them
-    // (once).
+    // Lets the pool and then the workers (which answer what the pool handled) finish what is
+    // queued, then joins them (once).
     void join_workers() {
+        pool_guard.reset();
+        for (auto& t : pool_threads)
+            if (t.joinable()) t.join();
         for (auto& w : workers) w->guard.reset();
-        background_guard.reset();
         for (auto& w : workers)
             if (w->thread.joinable()) w->thread.join();
-        for (auto& t : background_threads)
-            if (t.joinable()) t.join();
     }
 
     // The worker the next accepted connection goes to: the one with the fewest connections
@@ -252,12 +253,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     asio::signal_set signals;
     std::vector<std::unique_ptr<Worker>> workers;
     std::size_t next_worker = 0;  // the I/O thread's (accept)
-    // post_work(): sweeps, the hub's reads of the log, event replays; they never hold up a
-    // connection.
-    static constexpr unsigned kBackgroundThreads = 2;
-    asio::io_context background;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> background_guard;
-    std::vector<std::thread> background_threads;
+    // The pool: work that may take long and must not hold up a worker's other connections.
+    // Uploads (hashing, fsync) and post_work() (sweeps, the hub's reads of the log, replays).
+    asio::io_context pool;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> pool_guard;
+    std::vector<std::thread> pool_threads;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     std::vector<std::function<void()>> shutdown_hooks;
     struct Periodic {
@@ -504,18 +504,37 @@ private:
         dispatch();
     }
 
-    // The handler runs here, on this connection's worker (it may block on SQL or hashing):
-    // the worker's other connections wait for it, the other workers go on.
+    // The handler runs here, on this connection's worker (it may block on SQL), so the
+    // worker's other connections wait for it. An upload's handler (hashing and syncing a file
+    // of up to max_upload_bytes) runs on the pool instead, and its answer comes back here.
     void dispatch() {
         ++srv_->inflight;
         counted_ = true;
         stream_.expires_never();
-        std::vector<std::function<void()>> after;
+        if (req_.body_file.empty()) {
+            std::vector<std::function<void()>> after;
+            respond(handle(after));
+            run_all(after);
+            return;
+        }
+        // The pool's task owns the temporary file from here (close() no longer removes it).
+        asio::post(srv_->pool, [self = shared_from_this(), body_file = std::exchange(upload_path_, {})] {
+            auto after = std::make_shared<std::vector<std::function<void()>>>();
+            HttpResponse resp = self->handle(*after);
+            std::error_code ec;
+            std::filesystem::remove(body_file, ec);  // unless the handler moved it into the store
+            asio::post(self->stream_.get_executor(), [self, after, resp = std::move(resp)]() mutable {
+                self->respond(std::move(resp));
+                run_all(*after);
+            });
+        });
+    }
+
+    HttpResponse handle(std::vector<std::function<void()>>& after) {
         t_after_response = &after;
         HttpResponse resp = srv_->router.handle(match_, req_);
         t_after_response = nullptr;
-        respond(std::move(resp));
-        run_all(after);
+        return resp;
     }
 
     void respond(HttpResponse resp) {
@@ -802,7 +821,7 @@ void Server::on_shutdown(std::function<void()> fn) { impl_->shutdown_hooks.push_
 
 void Server::post_io(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
 
-void Server::post_work(std::function<void()> fn) { asio::post(impl_->background, std::move(fn)); }
+void Server::post_work(std::function<void()> fn) { asio::post(impl_->pool, std::move(fn)); }
 
 void Server::every(double seconds, std::function<void()> fn) {
     auto impl = impl_;

@@ -1,8 +1,10 @@
 // The HTTP/1.1 server. Worker threads read, handle and answer requests: each worker runs its
 // own event loop, a new connection goes to the worker with the fewest connections and stays
 // there, and a handler (which may block on SQL or hashing) runs on that worker, with no
-// hand-over between threads. One I/O thread runs the acceptor, the timers and the event
-// streams; two background threads run post_work(). Beast stays behind this pimpl.
+// hand-over between threads. Uploads are handled on a pool of as many threads, which also runs
+// post_work(), so hashing a large file does not hold up the worker's other connections. One
+// I/O thread runs the acceptor, the timers and the event streams. Beast stays behind this
+// pimpl.
 #pragma once
 
 #include "http/router.hpp"
@@ -61,7 +63,7 @@ public:
     // Runs fn every `seconds` on the I/O thread until shutdown (heartbeat, sweepers).
     void every(double seconds, std::function<void()> fn);
 
-    // Runs fn on a background thread (not a request worker). Thread-safe.
+    // Runs fn on the pool (not on a request worker). Thread-safe.
     void post_work(std::function<void()> fn);
 
     // Number of currently open event streams.
