@@ -519,13 +519,13 @@ private:
         }
         // The pool's task owns the temporary file from here (close() no longer removes it).
         asio::post(srv_->pool, [self = shared_from_this(), body_file = std::exchange(upload_path_, {})] {
-            auto after = std::make_shared<std::vector<std::function<void()>>>();
-            HttpResponse resp = self->handle(*after);
+            std::vector<std::function<void()>> after;
+            HttpResponse resp = self->handle(after);
             std::error_code ec;
             std::filesystem::remove(body_file, ec);  // unless the handler moved it into the store
-            asio::post(self->stream_.get_executor(), [self, after, resp = std::move(resp)]() mutable {
+            asio::post(self->stream_.get_executor(), [self, after = std::move(after), resp = std::move(resp)]() mutable {
                 self->respond(std::move(resp));
-                run_all(*after);
+                run_all(after);
             });
         });
     }
