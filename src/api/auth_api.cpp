@@ -1,6 +1,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "core/clock.hpp"
+#include "core/json_time.hpp"
 #include "core/strings.hpp"
 
 namespace silo::api {
@@ -11,8 +12,6 @@ using http::HttpRequest;
 using http::HttpResponse;
 
 namespace {
-
-json time_or_null(const std::optional<Millis>& t) { return t ? json(format_rfc3339(*t)) : json(nullptr); }
 
 json me_json(const Principal& p) {
     return {{"id", p.synthetic ? "00000000-0000-0000-0000-000000000000" : p.user_id},

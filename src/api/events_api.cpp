@@ -1,6 +1,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "core/clock.hpp"
+#include "core/json_time.hpp"
 #include "core/strings.hpp"
 #include "domain/part_number.hpp"
 
@@ -19,7 +20,7 @@ json workstation_json(const WorkstationRecord& w) {
     return {{"id", w.id},
             {"name", w.name},
             {"fingerprint", w.fingerprint},
-            {"last_seen", w.last_seen ? json(format_rfc3339(*w.last_seen)) : json(nullptr)},
+            {"last_seen", time_or_null(w.last_seen)},
             {"created_at", format_rfc3339(w.created_at)}};
 }
 

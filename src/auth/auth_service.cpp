@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/json_time.hpp"
 #include "core/sha256.hpp"
 #include "core/strings.hpp"
 #include "storage/audit_repository.hpp"
@@ -177,7 +178,7 @@ Result<CreatedToken> AuthService::create_token_in(sql::Tx& tx, const UserRecord&
     if (expires_in_days) t.expires_at = now + static_cast<Millis>(*expires_in_days) * 24 * 3600 * 1000;
     TokenRepository::insert(tx, t);
     nlohmann::json details = {{"name", name}, {"owner", owner.username}};
-    details["expires_at"] = t.expires_at ? nlohmann::json(format_rfc3339(*t.expires_at)) : nlohmann::json(nullptr);
+    details["expires_at"] = time_or_null(t.expires_at);
     AuditRepository::append(tx, {actor, "token.created", "token", t.id, details}, now);
     return out;
 }

@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/json_time.hpp"
 #include "core/log.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
@@ -41,7 +42,7 @@ nlohmann::json checkpoint_json(const CheckpointRecord& c) {
             {"file_size", c.file_size},
             {"pinned", c.pinned},
             {"created_at", format_rfc3339(c.created_at)},
-            {"expires_at", c.expires_at == 0 ? nlohmann::json(nullptr) : nlohmann::json(format_rfc3339(c.expires_at))}};
+            {"expires_at", time_or_null_if_zero(c.expires_at)}};
 }
 
 Result<CheckpointRecord> CheckpointService::create(const Principal& p, const std::string& part_number,

@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/json_time.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "storage/audit_repository.hpp"
@@ -39,7 +40,7 @@ nlohmann::json handoff_json(const HandoffRecord& h) {
             {"status", h.status},
             {"response", h.response},
             {"created_at", format_rfc3339(h.created_at)},
-            {"resolved_at", h.resolved_at == 0 ? nlohmann::json(nullptr) : nlohmann::json(format_rfc3339(h.resolved_at))}};
+            {"resolved_at", time_or_null_if_zero(h.resolved_at)}};
 }
 
 HandoffService::HandoffService(sql::Database& db, EventNotifier& events, SessionService& sessions,

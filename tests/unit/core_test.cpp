@@ -1,6 +1,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/json_time.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 
@@ -21,6 +22,13 @@ TEST(Clock, FormatsAndParsesRfc3339) {
     EXPECT_FALSE(parse_rfc3339("2026-13-01T00:00:00Z"));
     EXPECT_FALSE(parse_rfc3339("2026-03-01T15:39:21"));
     EXPECT_FALSE(parse_rfc3339("2026-03-01T15:39:21Zjunk"));
+}
+
+TEST(Clock, TimesInJsonAreRfc3339OrNull) {
+    EXPECT_EQ(time_or_null(std::optional<Millis>(1772379561000)), "2026-03-01T15:39:21Z");
+    EXPECT_TRUE(time_or_null(std::nullopt).is_null());
+    EXPECT_EQ(time_or_null_if_zero(1772379561000), "2026-03-01T15:39:21Z");
+    EXPECT_TRUE(time_or_null_if_zero(0).is_null());
 }
 
 TEST(Ids, UuidsAreV4AndDistinct) {
