@@ -10,6 +10,7 @@ using http::Access;
 using http::BodyKind;
 using http::HttpRequest;
 using http::HttpResponse;
+using http::Pace;
 
 namespace {
 
@@ -72,7 +73,7 @@ void add_auth_routes(http::Router& router, AuthService& auth, bool auth_enabled)
         resp.with_header("X-CSRF-Token", out.csrf_token);
         resp.with_header("Cache-Control", "no-store");
         return resp;
-    });
+    }, Pace::slow);  // Argon2id
 
     router.add("POST", "/logout", Access::public_, BodyKind::json, [&auth](HttpRequest& req) -> Result<HttpResponse> {
         auth.logout(req.header("cookie"));
@@ -137,7 +138,7 @@ void add_user_routes(http::Router& router, UserService& users) {
         in.email = email.value_or("");
         SILO_TRY(auto u, users.create(req.principal.username, in));
         return HttpResponse::json(201, user_json(u));
-    });
+    }, Pace::slow);  // Argon2id
 
     router.add("PATCH", "/api/admin/users/{username}", Access::admin, BodyKind::json, [&users](HttpRequest& req) -> Result<HttpResponse> {
         SILO_TRY(auto body, parse_object(req));
@@ -154,7 +155,7 @@ void add_user_routes(http::Router& router, UserService& users) {
         SILO_TRY(patch.email, opt_string(body, "email", 320));
         SILO_TRY(auto u, users.update(req.principal.username, req.param("username"), patch));
         return HttpResponse::json(200, user_json(u));
-    });
+    }, Pace::slow);  // Argon2id when the password changes
 }
 
 }  // namespace silo::api

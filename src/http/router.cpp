@@ -37,12 +37,13 @@ Result<std::pair<std::string, std::map<std::string, std::string>>> parse_target(
     return std::make_pair(std::move(path), std::move(query));
 }
 
-void Router::add(std::string method, std::string pattern, Access access, BodyKind body, Handler h) {
+void Router::add(std::string method, std::string pattern, Access access, BodyKind body, Handler h, Pace pace) {
     Route r;
     r.method = std::move(method);
     r.pattern = std::move(pattern);
     r.access = access;
     r.body = body;
+    r.pace = pace;
     r.handler = std::move(h);
     for (auto seg : split(std::string_view(r.pattern).substr(1), '/')) {
         if (seg.size() > 2 && seg.front() == '{' && seg.back() == '}')

@@ -24,6 +24,11 @@ enum class BodyKind {
     upload,  // streamed to a temporary file up to server.max_upload_bytes
 };
 
+// How long a route's handler may hold its thread. A slow one (Argon2id password hashing; an
+// upload's hashing and fsync) runs on the server's pool, so that it does not hold up the other
+// connections of the worker that read the request.
+enum class Pace { quick, slow };
+
 using Handler = std::function<Result<HttpResponse>(HttpRequest&)>;
 
 struct Route {
@@ -31,7 +36,9 @@ struct Route {
     std::string pattern;  // "/api/items/{partNumber}"
     Access access = Access::viewer;
     BodyKind body = BodyKind::none;
+    Pace pace = Pace::quick;
     Handler handler;
+    bool is_slow() const { return pace == Pace::slow || body == BodyKind::upload; }
     // Writes are refused with 503 read_only when server.read_only is set.
     bool is_write() const { return method != "GET" && method != "HEAD"; }
 
@@ -63,7 +70,8 @@ public:
     std::function<Status(const Route&, const HttpRequest&)> authorize_write;
     bool read_only = false;
 
-    void add(std::string method, std::string pattern, Access access, BodyKind body, Handler h);
+    void add(std::string method, std::string pattern, Access access, BodyKind body, Handler h,
+             Pace pace = Pace::quick);
 
     // Finds the route for a method and raw path. Literal segments beat parameters.
     RouteMatch match(std::string_view method, std::string_view raw_path) const;

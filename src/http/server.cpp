@@ -505,19 +505,20 @@ private:
     }
 
     // The handler runs here, on this connection's worker (it may block on SQL), so the
-    // worker's other connections wait for it. An upload's handler (hashing and syncing a file
-    // of up to max_upload_bytes) runs on the pool instead, and its answer comes back here.
+    // worker's other connections wait for it. A slow route's handler (Argon2id; an upload's
+    // hashing and fsync) runs on the pool instead, and its answer comes back here.
     void dispatch() {
         ++srv_->inflight;
         counted_ = true;
         stream_.expires_never();
-        if (req_.body_file.empty()) {
+        if (!match_.route->is_slow()) {
             std::vector<std::function<void()>> after;
             respond(handle(after));
             run_all(after);
             return;
         }
-        // The pool's task owns the temporary file from here (close() no longer removes it).
+        // The pool's task owns an upload's temporary file from here (close() no longer
+        // removes it).
         asio::post(srv_->pool, [self = shared_from_this(), body_file = std::exchange(upload_path_, {})] {
             std::vector<std::function<void()>> after;
             HttpResponse resp = self->handle(after);

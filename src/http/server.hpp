@@ -1,8 +1,9 @@
 // The HTTP/1.1 server. Worker threads read, handle and answer requests: each worker runs its
 // own event loop, a new connection goes to the worker with the fewest connections and stays
 // there, and a handler (which may block on SQL or hashing) runs on that worker, with no
-// hand-over between threads. Uploads are handled on a pool of as many threads, which also runs
-// post_work(), so hashing a large file does not hold up the worker's other connections. One
+// hand-over between threads. Slow routes (Pace::slow, uploads) are handled on a pool of as many
+// threads, which also runs post_work(), so that password hashing or hashing a large file does
+// not hold up the worker's other connections. One
 // I/O thread runs the acceptor, the timers and the event streams. Beast stays behind this
 // pimpl.
 #pragma once

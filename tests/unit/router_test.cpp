@@ -48,6 +48,16 @@ TEST(Router, MatchesLiteralsBeforeParameters) {
     EXPECT_EQ(f.params["rev"], "3");
 }
 
+TEST(Router, SlowRoutesAreTheMarkedOnesAndUploads) {
+    Router r;
+    r.add("POST", "/login", Access::public_, BodyKind::json, echo("login"), Pace::slow);
+    r.add("PUT", "/api/items/{pn}/work", Access::editor, BodyKind::upload, echo("upload"));
+    r.add("POST", "/api/items", Access::editor, BodyKind::json, echo("create"));
+    EXPECT_TRUE(r.match("POST", "/login").route->is_slow());
+    EXPECT_TRUE(r.match("PUT", "/api/items/A/work").route->is_slow());
+    EXPECT_FALSE(r.match("POST", "/api/items").route->is_slow());
+}
+
 TEST(Router, NotFoundMethodNotAllowedAndBadEncoding) {
     auto r = make_router();
     auto nf = r.match("GET", "/api/nothing");
