@@ -223,15 +223,21 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         for (unsigned i = 0; i < n; ++i) pool_threads.emplace_back([this] { pool.run(); });
     }
 
-    // Lets the pool and then the workers (which answer what the pool handled) finish what is
-    // queued, then joins them (once).
+    // Lets the workers and then the pool finish what is queued, and joins them. The workers go
+    // first: a request they still finish reading may hand its handler to the pool. An answer
+    // that the pool posts back to a worker that has stopped meets a closed socket; it runs
+    // here, so that nothing stays queued. A second call does nothing.
     void join_workers() {
-        pool_guard.reset();
-        for (auto& t : pool_threads)
-            if (t.joinable()) t.join();
         for (auto& w : workers) w->guard.reset();
         for (auto& w : workers)
             if (w->thread.joinable()) w->thread.join();
+        pool_guard.reset();
+        for (auto& t : pool_threads)
+            if (t.joinable()) t.join();
+        for (auto& w : workers) {
+            w->io.restart();
+            w->io.run();
+        }
     }
 
     // The worker the next accepted connection goes to: the one with the fewest connections
