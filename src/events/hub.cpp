@@ -79,10 +79,12 @@ void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
                 auto it = conns_.find(id);
                 if (it == conns_.end()) return;
                 if (from < pruned) {
-                    // History is gone: the client re-syncs over REST, then follows live.
+                    // History is gone: the client re-syncs over REST, then follows live. The
+                    // cursor moves before the frame goes out: what the client commits once it
+                    // has read it may be read from the log before this thread goes on.
+                    it->second.cursor = std::max<std::int64_t>(delivered_upto_, fetched_upto_);
                     auto sink = it->second.sink;
                     if (!sink->send(reset_frame())) return;
-                    it->second.cursor = std::max<std::int64_t>(delivered_upto_, fetched_upto_);
                     finish_replay(id);
                     return;
                 }

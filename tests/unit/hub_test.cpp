@@ -44,6 +44,7 @@ public:
             return false;
         }
         frames.push_back(*frame);
+        if (on_send) on_send(*frame);
         return true;
     }
     void close() override {
@@ -63,6 +64,8 @@ public:
         return out;
     }
     std::vector<std::string> frames;
+    // The client reacting to a frame the moment it is written (before send() returns).
+    std::function<void(const std::string&)> on_send;
 
 private:
     std::size_t limit_;
@@ -223,6 +226,27 @@ TEST(EventHub, HistoryOlderThanRetentionResets) {
     rig.source.add("item.created", Audience::everyone, "");
     rig.publish();
     EXPECT_EQ(sink->types(), (std::vector<std::string>{"stream.reset", "item.created"}));
+}
+
+// The client may act on stream.reset before the hub's thread goes on: an event it commits
+// then, and the log reader reads at once, is news to it and must arrive.
+TEST(EventHub, AnEventCommittedTheMomentAResetIsWrittenArrives) {
+    Rig rig;
+    for (int i = 0; i < 5; ++i) rig.source.add("item.created", Audience::everyone, "");
+    rig.publish();
+    rig.source.pruned = 3;
+    auto s = sub("alice");
+    s.last_event_id = 1;
+    auto sink = std::make_shared<FakeSink>();
+    sink->on_send = [&rig](const std::string& frame) {
+        if (frame.find("stream.reset") == std::string::npos) return;
+        rig.source.add("item.updated", Audience::everyone, "");
+        rig.hub->poke_here();
+    };
+    rig.hub->attach(sink, s);
+    rig.drain();
+    ASSERT_EQ(sink->types(), (std::vector<std::string>{"stream.reset", "item.updated"}));
+    EXPECT_EQ(sink->frames[1].rfind("id: 6\n", 0), 0u) << sink->frames[1];
 }
 
 TEST(EventHub, AFullStreamIsDroppedWhileOthersGetEverything) {
