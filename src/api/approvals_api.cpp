@@ -2,6 +2,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "core/clock.hpp"
+#include "core/json_null.hpp"
 
 namespace silo::api {
 
@@ -24,7 +25,7 @@ json approval_json(const ApprovalRecord& a) {
             {"item_id", a.item_id},
             {"part_number", a.part_number},
             {"workflow", a.workflow},
-            {"eco_number", a.eco_number ? json(*a.eco_number) : json(nullptr)},
+            {"eco_number", value_or_null(a.eco_number)},
             {"resource_type", a.resource_type},
             {"resource_id", a.resource_id},
             {"state", a.state},

@@ -1,6 +1,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "core/clock.hpp"
+#include "core/json_null.hpp"
 
 namespace silo::api {
 
@@ -43,7 +44,7 @@ void add_audit_routes(http::Router& router, AuditService& audit) {
         SILO_TRY(auto v, audit.verify());
         return HttpResponse::json(200, {{"ok", v.ok},
                                         {"checked", v.checked},
-                                        {"first_bad_id", v.first_bad_id ? json(*v.first_bad_id) : json(nullptr)}});
+                                        {"first_bad_id", value_or_null(v.first_bad_id)}});
     });
 }
 

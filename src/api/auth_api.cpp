@@ -1,7 +1,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "core/clock.hpp"
-#include "core/json_time.hpp"
+#include "core/json_null.hpp"
 #include "core/strings.hpp"
 
 namespace silo::api {

@@ -1,6 +1,7 @@
 // Handoff requests and force-release (API.md §7).
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
+#include "core/json_null.hpp"
 
 namespace silo::api {
 
@@ -80,7 +81,7 @@ void add_handoff_routes(http::Router& router, HandoffService& handoffs, const Se
                        return HttpResponse::json(202, {{"status", "pending_approval"}, {"approval", approval_json(*out.approval)}});
                    return HttpResponse::json(200, {{"status", "released"},
                                                    {"session_id", out.session_id},
-                                                   {"checkpoint_id", out.checkpoint_id ? json(*out.checkpoint_id) : json(nullptr)}});
+                                                   {"checkpoint_id", value_or_null(out.checkpoint_id)}});
                });
 }
 

@@ -2,7 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
-#include "core/json_time.hpp"
+#include "core/json_null.hpp"
 #include "core/sha256.hpp"
 #include "core/strings.hpp"
 #include "storage/audit_repository.hpp"

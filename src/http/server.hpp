@@ -3,9 +3,8 @@
 // there, and a handler (which may block on SQL or hashing) runs on that worker, with no
 // hand-over between threads. Slow routes (Pace::slow, uploads) are handled on a pool of as many
 // threads, which also runs post_work(), so that password hashing or hashing a large file does
-// not hold up the worker's other connections. One
-// I/O thread runs the acceptor, the timers and the event streams. Beast stays behind this
-// pimpl.
+// not hold up the worker's other connections. One I/O thread runs the acceptor, the timers
+// and the event streams. Beast stays behind this pimpl.
 #pragma once
 
 #include "http/router.hpp"

@@ -2,7 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
-#include "core/json_time.hpp"
+#include "core/json_null.hpp"
 #include "core/log.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"

@@ -2,7 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
-#include "core/json_time.hpp"
+#include "core/json_null.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "storage/audit_repository.hpp"
@@ -18,10 +18,6 @@ constexpr std::size_t kMaxMessage = 2000;
 constexpr const char* kResourceType = "edit_session";
 
 Error session_not_found(const std::string& id) { return not_found("no active edit session " + id + " on this item"); }
-
-nlohmann::json opt_json(const std::optional<std::string>& v) {
-    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-}
 
 bool valid_status(const std::string& s) {
     return s == "pending" || s == "declined" || s == "fulfilled" || s == "superseded";
@@ -182,7 +178,7 @@ Result<std::optional<std::string>> HandoffService::force_release_in(sql::Tx& tx,
     if (!checkpoint_id)
         if (auto c = CheckpointRepository::newest_since(tx, s.item_id, s.user_id, s.acquired_at)) checkpoint_id = c->id;
     nlohmann::json details = {{"admin", admin}, {"reason", reason}, {"holder", s.username},
-                              {"approval_id", opt_json(approval_id)}, {"checkpoint_id", opt_json(checkpoint_id)}};
+                              {"approval_id", value_or_null(approval_id)}, {"checkpoint_id", value_or_null(checkpoint_id)}};
     work_path = sessions_.release_in(tx, s, kForceReleased, admin, details);
     if (!work_path) return session_not_found(s.id);
     details["part_number"] = s.part_number;
@@ -190,8 +186,8 @@ Result<std::optional<std::string>> HandoffService::force_release_in(sql::Tx& tx,
     AuditRepository::append(tx, {admin, "edit.force_released", kResourceType, s.id, details}, now_millis());
     emit(tx, "edit.force_released", Audience::workstation, s.workstation_id,
          {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", s.id}, {"admin", admin},
-          {"reason", reason}, {"original_holder", s.username}, {"checkpoint_id", opt_json(checkpoint_id)},
-          {"approval_id", opt_json(approval_id)}});
+          {"reason", reason}, {"original_holder", s.username}, {"checkpoint_id", value_or_null(checkpoint_id)},
+          {"approval_id", value_or_null(approval_id)}});
     return checkpoint_id;
 }
 

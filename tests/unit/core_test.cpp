@@ -1,7 +1,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/ids.hpp"
-#include "core/json_time.hpp"
+#include "core/json_null.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 
@@ -29,6 +29,12 @@ TEST(Clock, TimesInJsonAreRfc3339OrNull) {
     EXPECT_TRUE(time_or_null(std::nullopt).is_null());
     EXPECT_EQ(time_or_null_if_zero(1772379561000), "2026-03-01T15:39:21Z");
     EXPECT_TRUE(time_or_null_if_zero(0).is_null());
+}
+
+TEST(Json, AbsentValuesAreNull) {
+    EXPECT_EQ(value_or_null(std::optional<std::string>("ECO-7")), "ECO-7");
+    EXPECT_EQ(value_or_null(std::optional<std::int64_t>(0)), 0);
+    EXPECT_TRUE(value_or_null(std::optional<std::string>()).is_null());
 }
 
 TEST(Ids, UuidsAreV4AndDistinct) {

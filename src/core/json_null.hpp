@@ -1,4 +1,5 @@
-// Times in JSON answers and event payloads: RFC 3339, or null when there is none.
+// Values that may be absent, in JSON answers and event payloads: null when there is none;
+// times as RFC 3339.
 #pragma once
 
 #include "core/clock.hpp"
@@ -8,6 +9,11 @@
 #include <optional>
 
 namespace silo {
+
+template <class T>
+nlohmann::json value_or_null(const std::optional<T>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
 
 inline nlohmann::json time_or_null(const std::optional<Millis>& t) {
     return t ? nlohmann::json(format_rfc3339(*t)) : nlohmann::json(nullptr);
