@@ -345,13 +345,16 @@ TEST_P(Handoff, UndeliveredRequestIsReplayedWhenTheHoldersWorkstationReconnects)
     EXPECT_EQ(str(e->js(), "message"), "please") << e->raw;
     EXPECT_EQ(str(e->js(), "item_id"), item_id) << e->raw;
     {
-        SseClient hdr(port(), "/api/events?workstation_id=" + a1,
-                      {{"Authorization", "Bearer " + alice}, {"Last-Event-ID", std::to_string(last_seen_id)}});
-        ASSERT_EQ(hdr.status(), 200) << hdr.error_body();
-        bool got = false;
-        for (const auto& f : hdr.collect(1500ms))
-            if (f.event == "edit.handoff_requested" && str(f.js(), "handoff_id") == hid) got = true;
-        EXPECT_TRUE(got) << "not replayed with the Last-Event-ID header";
+        Stream hdr{"alice/a1 header", std::make_unique<SseClient>(
+                                          port(), "/api/events?workstation_id=" + a1,
+                                          std::map<std::string, std::string>{
+                                              {"Authorization", "Bearer " + alice},
+                                              {"Last-Event-ID", std::to_string(last_seen_id)}}),
+                   {}};
+        ASSERT_EQ(hdr.sse->status(), 200) << hdr.sse->error_body();
+        auto f = hdr.wait_for("edit.handoff_requested", sid);
+        ASSERT_TRUE(f) << "not replayed with the Last-Event-ID header: " << hdr.all();
+        EXPECT_EQ(str(f->js(), "handoff_id"), hid) << f->raw;
     }
     // A later request, with a1 online again, is delivered.
     auto r2 = request_handoff(bob, "HO-3", sid, {{"message", "now?"}});
@@ -703,7 +706,9 @@ TEST_P(ForceRelease, RacingTheHoldersReleaseHasExactlyOneWinner) {
         const std::string sid = str(acquire_ok(alice, "FR-5", a1, "sketch", "Sketch" + std::to_string(i)), "id");
         ASSERT_EQ(sid.size(), 36u);
         sids.push_back(sid);
-        if (i % 2) ASSERT_EQ(put_work(alice, "FR-5", sid, blob(5000, static_cast<unsigned>(i))).status / 100, 2);
+        if (i % 2) {
+            ASSERT_EQ(put_work(alice, "FR-5", sid, blob(5000, static_cast<unsigned>(i))).status / 100, 2);
+        }
         HttpClient ca = as(port(), admin_token), ch = as(port(), alice);
         HttpResult fr, rel;
         std::atomic<int> ready{0};
@@ -736,7 +741,9 @@ TEST_P(ForceRelease, RacingTheHoldersReleaseHasExactlyOneWinner) {
         EXPECT_EQ(events_of("edit.session_released", sid), 1);
         const long f = events_of("edit.force_released", sid);
         EXPECT_EQ(static_cast<long>(audit("edit.force_released", sid).size()), f);
-        if (!rel.empty()) EXPECT_EQ(str(rel[0].js(), "reason"), f == 1 ? "force_released" : "released");
+        if (!rel.empty()) {
+            EXPECT_EQ(str(rel[0].js(), "reason"), f == 1 ? "force_released" : "released");
+        }
     }
     EXPECT_EQ(session_rows(), 0);
     EXPECT_EQ(count("SELECT COUNT(*) FROM approvals WHERE state = 'pending'"), 0);

@@ -641,13 +641,16 @@ TEST_P(Sessions, StreamDroppedRightAfterAHeartbeatStillCountsAsDisconnected) {
         }
         std::this_thread::sleep_for(1200ms);  // past the next tick, well within the grace
         auto p = describe_presence(a1);
+        // A slow close detection on a loaded machine is not the bug: the bug leaves it so.
+        for (int k = 0; k < 50 && p.rfind("NULL", 0) == 0; ++k) {
+            std::this_thread::sleep_for(100ms);
+            p = describe_presence(a1);
+        }
         if (p.rfind("NULL", 0) == 0) {
-            // Not a slow close detection: the server counts no open stream, and it stays so.
-            std::this_thread::sleep_for(1500ms);
             auto ready = admin().get("/ready").js();
             ++lost;
-            detail += "iteration " + std::to_string(i) + ": " + p + "; 1.5 s later: " + describe_presence(a1) +
-                      ", event_streams " + ready.value("event_streams", json()).dump() + "\n";
+            detail += "iteration " + std::to_string(i) + ": " + p + " after 6 s, event_streams " +
+                      ready.value("event_streams", json()).dump() + "\n";
         }
     }
     EXPECT_EQ(lost, 0) << "a closed stream left its workstation looking connected:\n" << detail;
