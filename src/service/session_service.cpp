@@ -227,10 +227,11 @@ void SessionService::heartbeat(const std::vector<std::string>& workstation_ids) 
 }
 
 void SessionService::release_many(const std::vector<SessionRecord>& sessions, const std::string& reason,
-                                  const std::string& actor) {
+                                  const std::string& actor, const StillDue& still_due) {
     for (const auto& s : sessions) {
         std::optional<std::string> work;
         auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+            if (still_due && !still_due(tx, s.id)) return {};
             work = release_in(tx, s, reason, actor);
             return {};
         });
@@ -248,18 +249,26 @@ void SessionService::release_many(const std::vector<SessionRecord>& sessions, co
 
 void SessionService::sweep() {
     Millis now = now_millis();
+    const Millis idle_before = now - static_cast<Millis>(cfg_.session_timeout_minutes) * 60 * 1000;
+    const Millis gone_before = now - static_cast<Millis>(cfg_.disconnect_grace_seconds) * 1000;
     std::vector<SessionRecord> expired, gone;
     auto st = db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
-        expired = SessionRepository::expired(tx, now - static_cast<Millis>(cfg_.session_timeout_minutes) * 60 * 1000);
-        gone = SessionRepository::disconnected(tx, now - static_cast<Millis>(cfg_.disconnect_grace_seconds) * 1000);
+        expired = SessionRepository::expired(tx, idle_before);
+        gone = SessionRepository::disconnected(tx, gone_before);
         return {};
     });
     if (!st.ok()) {
         log::warn("session sweep failed", {{"error", st.error().message}});
         return;
     }
-    release_many(expired, kExpired, "system");
-    release_many(gone, kDisconnected, "system");
+    // Each is checked again where it is released: a heartbeat or a reconnect since the read
+    // keeps it.
+    release_many(expired, kExpired, "system", [idle_before](sql::Tx& tx, const std::string& id) {
+        return SessionRepository::still_expired(tx, id, idle_before);
+    });
+    release_many(gone, kDisconnected, "system", [gone_before](sql::Tx& tx, const std::string& id) {
+        return SessionRepository::still_disconnected(tx, id, gone_before);
+    });
 }
 
 void SessionService::sweep_work_files(Millis before) {

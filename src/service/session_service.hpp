@@ -90,7 +90,10 @@ public:
     static void remove_file(const std::string& path);
 
 private:
-    void release_many(const std::vector<SessionRecord>& sessions, const std::string& reason, const std::string& actor);
+    // Releases each session in its own transaction; with still_due, only those it accepts there.
+    using StillDue = std::function<bool(sql::Tx&, const std::string& session_id)>;
+    void release_many(const std::vector<SessionRecord>& sessions, const std::string& reason, const std::string& actor,
+                      const StillDue& still_due = nullptr);
 
     sql::Database& db_;
     EventNotifier& events_;

@@ -12,6 +12,11 @@ constexpr const char* kColumns =
     "s.id, s.item_id, i.part_number, s.user_id, s.username, s.workstation_id, s.context_level, s.object_id, "
     "s.dependency_cone, s.acquired_at, s.last_heartbeat, s.work_path, s.work_size, s.work_hash";
 constexpr const char* kFrom = " FROM edit_sessions s JOIN items i ON i.id = s.item_id";
+// The sweeper's conditions ($1: the cutoff), for its list and for its check where it releases.
+constexpr const char* kExpiredWhere = "s.last_heartbeat < $1";
+constexpr const char* kJoinWorkstation = " JOIN workstations w ON w.id = s.workstation_id";
+constexpr const char* kDisconnectedWhere =
+    "w.disconnected_at IS NOT NULL AND w.disconnected_at <= $1 AND s.acquired_at <= w.disconnected_at";
 
 SessionRecord read(const sql::Row& r) {
     SessionRecord s;
@@ -94,15 +99,25 @@ void SessionRepository::heartbeat(sql::Tx& tx, const std::vector<std::string>& w
 }
 
 std::vector<SessionRecord> SessionRepository::expired(sql::Tx& tx, Millis before) {
-    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + " WHERE s.last_heartbeat < $1", {before}));
+    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + " WHERE " + kExpiredWhere, {before}));
 }
 
 std::vector<SessionRecord> SessionRepository::disconnected(sql::Tx& tx, Millis before) {
-    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom +
-                                 " JOIN workstations w ON w.id = s.workstation_id"
-                                 " WHERE w.disconnected_at IS NOT NULL AND w.disconnected_at <= $1"
-                                 " AND s.acquired_at <= w.disconnected_at",
+    return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + kJoinWorkstation + " WHERE " + kDisconnectedWhere,
                              {before}));
+}
+
+bool SessionRepository::still_expired(sql::Tx& tx, std::string_view id, Millis before) {
+    return tx.query_one(std::string("SELECT 1 FROM edit_sessions s WHERE ") + kExpiredWhere + " AND s.id = $2",
+                        {before, std::string(id)})
+        .has_value();
+}
+
+bool SessionRepository::still_disconnected(sql::Tx& tx, std::string_view id, Millis before) {
+    return tx.query_one(std::string("SELECT 1 FROM edit_sessions s") + kJoinWorkstation + " WHERE " + kDisconnectedWhere +
+                            " AND s.id = $2",
+                        {before, std::string(id)})
+        .has_value();
 }
 
 std::vector<std::pair<std::string, std::string>> SessionRepository::held_sessions(sql::Tx& tx,

@@ -56,6 +56,10 @@ public:
     // Sessions of workstations whose last stream closed before `before` and did not come back
     // (only sessions already held when the stream dropped: acquiring needs no open stream).
     static std::vector<SessionRecord> disconnected(sql::Tx& tx, Millis before);
+    // Whether one session still meets expired() / disconnected() (the sweeper checks again in
+    // the transaction that releases it: a heartbeat or a reconnect may have come in between).
+    static bool still_expired(sql::Tx& tx, std::string_view id, Millis before);
+    static bool still_disconnected(sql::Tx& tx, std::string_view id, Millis before);
     // (item id, session id) of the sessions a workstation holds.
     static std::vector<std::pair<std::string, std::string>> held_sessions(sql::Tx& tx, std::string_view workstation_id);
     // Whether a session names this work file.
