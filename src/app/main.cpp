@@ -314,6 +314,18 @@ int main(int argc, char** argv) {
     ho.workstation_disconnected = [&](const std::string& ws) {
         server.post_work([&workstations, ws] { workstations.disconnected(ws); });
     };
+    ho.still_admitted = [&users, &workstations, auth_on = cfg.auth.enabled](const std::string& user_id,
+                                                                             const std::string& ws) {
+        // A failed read keeps the stream: closing healthy streams on a database hiccup is worse.
+        // Without auth every request runs as a synthetic admin that has no row.
+        if (auth_on) {
+            auto active = users.active(user_id);
+            if (active.ok() && !*active) return false;
+        }
+        if (ws.empty()) return true;
+        auto known = workstations.exists(ws);
+        return !known.ok() || *known;
+    };
     EventHub hub(ho, event_source);
     if (!print_routes) {
         try {

@@ -66,6 +66,17 @@ void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
     }
     if (first_for_ws && opts_.workstation_connected) opts_.workstation_connected(c.sub.workstation_id);
     sink->on_close([this, id] { detach(id); });
+    if (opts_.still_admitted) {
+        opts_.post_work([this, id, user = c.sub.user_id, ws = c.sub.workstation_id] {
+            if (opts_.still_admitted(user, ws)) return;
+            opts_.post_io([this, id] {
+                auto it = conns_.find(id);
+                if (it == conns_.end()) return;
+                auto sink = it->second.sink;
+                sink->close();
+            });
+        });
+    }
     if (c.replaying) {
         auto from = c.cursor;
         opts_.post_work([this, id, from] {

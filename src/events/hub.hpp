@@ -56,6 +56,10 @@ public:
         // Workstation presence on this instance: first stream opened / last stream closed.
         std::function<void(const std::string& ws)> workstation_connected;
         std::function<void(const std::string& ws)> workstation_disconnected;
+        // Checked on the pool once a stream is attached: whether its user is still active and
+        // its workstation ('' for none) still registered. A deactivation or a delete that
+        // committed while the stream was being opened closed only the streams attached then.
+        std::function<bool(const std::string& user_id, const std::string& workstation_id)> still_admitted;
     };
 
     EventHub(Options options, EventSource& source);

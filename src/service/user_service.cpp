@@ -99,6 +99,13 @@ Result<std::int64_t> UserService::count() {
     });
 }
 
+Result<bool> UserService::active(const std::string& user_id) {
+    return db_.transact<bool>(sql::TxMode::lookup, [&](sql::Tx& tx) -> Result<bool> {
+        auto u = UserRepository::find_by_id(tx, user_id);
+        return u && u->active;
+    });
+}
+
 Result<bool> UserService::ensure_admin(const std::string& username, const std::string& password) {
     if (password.empty()) return false;
     SILO_CHECK(validate_username(username));

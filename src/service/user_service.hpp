@@ -47,6 +47,8 @@ public:
     Result<UserRecord> update(const std::string& actor, const std::string& username, const UserPatch& patch);
     Result<UserPage> list(std::int64_t limit, std::int64_t offset);
     Result<std::int64_t> count();
+    // Whether the user exists and is active.
+    Result<bool> active(const std::string& user_id);
 
     // Creates the configured first admin when no user of that name exists (idempotent);
     // an empty password creates nothing and is reported by the return value.

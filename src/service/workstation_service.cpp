@@ -81,6 +81,12 @@ bool WorkstationService::connected(const std::string& id, Millis fresh_ms) {
     return fresh;
 }
 
+Result<bool> WorkstationService::exists(const std::string& id) {
+    return db_.transact<bool>(sql::TxMode::lookup, [&](sql::Tx& tx) -> Result<bool> {
+        return WorkstationRepository::find(tx, id).has_value();
+    });
+}
+
 Result<WorkstationRecord> WorkstationService::owned(const Principal& p, const std::string& id) {
     if (!is_uuid(id)) return bad_request("workstation_id must be a UUID");
     return db_.transact<WorkstationRecord>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<WorkstationRecord> {

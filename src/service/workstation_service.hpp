@@ -31,6 +31,8 @@ public:
     Status remove(const Principal& p, const std::string& id);
     // The caller's own workstation: 400 malformed id, 403 unknown or another user's.
     Result<WorkstationRecord> owned(const Principal& p, const std::string& id);
+    // Whether a workstation is registered (not deleted).
+    Result<bool> exists(const std::string& id);
 
     // Presence writes, serialised and checked against `online` at write time, so a heartbeat
     // write racing a disconnect never leaves a closed workstation marked connected.

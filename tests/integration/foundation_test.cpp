@@ -237,6 +237,25 @@ TEST_P(Foundation, KeepAliveAndRequestIds) {
     EXPECT_NE(log.find("\"request_id\":\"client-chosen-42\""), std::string::npos) << log;
 }
 
+// Without auth every request runs as a synthetic admin that has no user row: its streams (the
+// check after attach looks for an active user only when auth is on) stay open.
+TEST_P(Foundation, EventStreamsStayOpenWithoutAuth) {
+    auto c = client();
+    auto ws = c.post_json("/api/workstations", {{"name", "bench-1"}, {"fingerprint", "fp-bench-1"}});
+    ASSERT_EQ(ws.status, 201) << ws.body;
+    SseClient s(server->port(), "/api/events?workstation_id=" + ws.js()["id"].get<std::string>());
+    ASSERT_EQ(s.status(), 200) << s.error_body();
+    ASSERT_EQ(c.post_json("/api/items", {{"part_number", "NA-1"}}).status, 201);
+    auto first = s.next(std::chrono::seconds(5));
+    ASSERT_TRUE(first) << "no event";
+    EXPECT_EQ(first->event, "item.created") << first->raw;
+    EXPECT_FALSE(s.closed_by_server(std::chrono::milliseconds(500))) << server->log();
+    ASSERT_EQ(c.post_json("/api/items", {{"part_number", "NA-2"}}).status, 201);
+    auto second = s.next(std::chrono::seconds(5));
+    ASSERT_TRUE(second) << "the stream was closed";
+    EXPECT_EQ(second->event, "item.created") << second->raw;
+}
+
 TEST_P(Foundation, GracefulShutdownClosesIdleConnectionsAndExitsZero) {
     int idle = connect_local(server->port(), std::chrono::seconds(5));
     ASSERT_GE(idle, 0);

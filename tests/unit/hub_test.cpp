@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 
 using namespace silo;
 
@@ -78,6 +79,7 @@ struct Rig {
     std::deque<std::function<void()>> io, work;
     std::unique_ptr<EventHub> hub;
     std::vector<std::string> connected, disconnected;
+    std::set<std::string> gone_users, gone_workstations;  // deactivated / deleted
     explicit Rig(std::size_t queue_limit = 100) {
         EventHub::Options o;
         o.queue_limit = queue_limit;
@@ -85,6 +87,9 @@ struct Rig {
         o.post_work = [this](std::function<void()> fn) { work.push_back(std::move(fn)); };
         o.workstation_connected = [this](const std::string& ws) { connected.push_back(ws); };
         o.workstation_disconnected = [this](const std::string& ws) { disconnected.push_back(ws); };
+        o.still_admitted = [this](const std::string& user, const std::string& ws) {
+            return !gone_users.count(user) && !gone_workstations.count(ws);
+        };
         hub = std::make_unique<EventHub>(o, source);
         hub->start();
     }
@@ -282,4 +287,22 @@ TEST(EventHub, PresenceAndClosingByUserOrWorkstation) {
     rig.drain();
     EXPECT_TRUE(b->closed());
     EXPECT_FALSE(rig.hub->workstation_online("ws2"));
+}
+
+// The request was authenticated, then the user was deactivated (or the workstation deleted) and
+// their open streams closed, and only then was this stream attached: the check after attach
+// closes it.
+TEST(EventHub, AStreamAttachedAfterItsUserOrWorkstationWentIsClosed) {
+    Rig rig;
+    rig.gone_users.insert("alice");
+    rig.gone_workstations.insert("ws9");
+    auto a = rig.attach(sub("alice", "ws1"));
+    auto b = rig.attach(sub("bob", "ws9"));
+    auto c = rig.attach(sub("carol", "ws3"));
+    EXPECT_TRUE(a->closed());
+    EXPECT_TRUE(b->closed());
+    EXPECT_FALSE(c->closed());
+    EXPECT_EQ(rig.hub->streams_of_user("alice"), 0u);
+    EXPECT_FALSE(rig.hub->workstation_online("ws9"));
+    EXPECT_TRUE(rig.hub->workstation_online("ws3"));
 }
