@@ -77,50 +77,40 @@ void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
             });
         });
     }
-    if (c.replaying) {
-        auto from = c.cursor;
-        opts_.post_work([this, id, from] {
-            std::int64_t pruned = 0;
-            try {
-                pruned = source_.pruned_through();
-            } catch (const std::exception& e) {
-                log::error("event replay failed", {{"what", e.what()}});
-            }
-            opts_.post_io([this, id, from, pruned] {
-                auto it = conns_.find(id);
-                if (it == conns_.end()) return;
-                if (from < pruned) {
-                    // History is gone: the client re-syncs over REST, then follows live. The
-                    // cursor moves before the frame goes out: what the client commits once it
-                    // has read it may be read from the log before this thread goes on.
-                    it->second.cursor = std::max<std::int64_t>(delivered_upto_, fetched_upto_);
-                    auto sink = it->second.sink;
-                    if (!sink->send(reset_frame())) return;
-                    finish_replay(id);
-                    return;
-                }
-                replay_page(id, from);
-            });
-        });
-    }
+    if (c.replaying) replay_page(id, c.cursor);
 }
 
+// Reads the page after `from`, then how far the log was pruned: if that reaches past `from`,
+// the page may miss events pruned before it was read (pruned_through only grows), so the
+// stream gets stream.reset instead and follows live.
 void EventHub::replay_page(std::uint64_t id, std::int64_t from) {
     opts_.post_work([this, id, from] {
         std::vector<EventRecord> page;
+        std::int64_t pruned = 0;
         bool failed = false;
         try {
             page = source_.after(from, opts_.page);
+            pruned = source_.pruned_through();
         } catch (const std::exception& e) {
             log::error("event replay failed", {{"what", e.what()}});
             failed = true;
         }
-        opts_.post_io([this, id, page = std::move(page), failed] {
+        opts_.post_io([this, id, from, page = std::move(page), pruned, failed] {
             auto it = conns_.find(id);
             if (it == conns_.end()) return;
             if (failed) {
                 auto sink = it->second.sink;
                 sink->close();
+                return;
+            }
+            if (from < pruned) {
+                // History is gone: the client re-syncs over REST, then follows live. The
+                // cursor moves before the frame goes out: what the client commits once it
+                // has read it may be read from the log before this thread goes on.
+                it->second.cursor = std::max<std::int64_t>(delivered_upto_, fetched_upto_);
+                auto sink = it->second.sink;
+                if (!sink->send(reset_frame())) return;
+                finish_replay(id);
                 return;
             }
             for (const auto& e : page) {

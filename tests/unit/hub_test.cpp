@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <utility>
 
 using namespace silo;
 
@@ -16,7 +17,9 @@ class FakeSource final : public EventSource {
 public:
     std::vector<EventRecord> events;
     std::int64_t pruned = 0;
+    std::function<void()> before_read;  // runs as a read of the log starts (once)
     std::vector<EventRecord> after(std::int64_t after_id, std::int64_t limit) override {
+        if (auto f = std::exchange(before_read, nullptr)) f();
         std::vector<EventRecord> out;
         for (const auto& e : events)
             if (e.id > after_id && static_cast<std::int64_t>(out.size()) < limit) out.push_back(e);
@@ -252,6 +255,26 @@ TEST(EventHub, AnEventCommittedTheMomentAResetIsWrittenArrives) {
     rig.drain();
     ASSERT_EQ(sink->types(), (std::vector<std::string>{"stream.reset", "item.updated"}));
     EXPECT_EQ(sink->frames[1].rfind("id: 6\n", 0), 0u) << sink->frames[1];
+}
+
+// The pruner runs between the replay's retention check and its read of the log: the page
+// misses the pruned events, so the stream must get stream.reset, not a silent gap.
+TEST(EventHub, HistoryPrunedWhileTheReplayReadsResets) {
+    Rig rig;
+    for (int i = 0; i < 5; ++i) rig.source.add("item.created", Audience::everyone, "");
+    rig.publish();
+    rig.source.before_read = [&rig] {
+        auto& ev = rig.source.events;
+        ev.erase(ev.begin(), ev.begin() + 3);
+        rig.source.pruned = 3;
+    };
+    auto s = sub("alice");
+    s.last_event_id = 1;
+    auto sink = rig.attach(s);
+    EXPECT_EQ(sink->types(), (std::vector<std::string>{"stream.reset"}));
+    rig.source.add("item.updated", Audience::everyone, "");
+    rig.publish();
+    EXPECT_EQ(sink->types(), (std::vector<std::string>{"stream.reset", "item.updated"}));
 }
 
 TEST(EventHub, AFullStreamIsDroppedWhileOthersGetEverything) {
