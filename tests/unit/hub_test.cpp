@@ -120,6 +120,11 @@ struct Rig {
         hub->poke();
         drain();
     }
+    // n item.created events for everyone, committed and read.
+    void publish_created(int n) {
+        for (int i = 0; i < n; ++i) source.add("item.created", Audience::everyone, "");
+        publish();
+    }
 };
 
 Subscription sub(std::string user, std::string ws = "", std::vector<std::string> watch = {}) {
@@ -127,6 +132,13 @@ Subscription sub(std::string user, std::string ws = "", std::vector<std::string>
     s.user_id = std::move(user);
     s.workstation_id = std::move(ws);
     s.watch_items.insert(watch.begin(), watch.end());
+    return s;
+}
+
+// A stream of `user` that last saw event `last_id`.
+Subscription sub_from(std::string user, std::int64_t last_id) {
+    auto s = sub(std::move(user));
+    s.last_event_id = last_id;
     return s;
 }
 
@@ -223,12 +235,9 @@ TEST(EventHub, EventsReadWhileNoStreamIsAttachedAreNotDeliveredLaterButReplayed)
 
 TEST(EventHub, HistoryOlderThanRetentionResets) {
     Rig rig;
-    for (int i = 0; i < 5; ++i) rig.source.add("item.created", Audience::everyone, "");
-    rig.publish();
+    rig.publish_created(5);
     rig.source.pruned = 3;
-    auto s = sub("alice");
-    s.last_event_id = 1;
-    auto sink = rig.attach(s);
+    auto sink = rig.attach(sub_from("alice", 1));
     ASSERT_EQ(sink->types(), (std::vector<std::string>{"stream.reset"}));
     EXPECT_EQ(sink->frames[0].find("id:"), std::string::npos) << "a reset carries no id";
     rig.source.add("item.created", Audience::everyone, "");
@@ -240,18 +249,15 @@ TEST(EventHub, HistoryOlderThanRetentionResets) {
 // then, and the log reader reads at once, is news to it and must arrive.
 TEST(EventHub, AnEventCommittedTheMomentAResetIsWrittenArrives) {
     Rig rig;
-    for (int i = 0; i < 5; ++i) rig.source.add("item.created", Audience::everyone, "");
-    rig.publish();
+    rig.publish_created(5);
     rig.source.pruned = 3;
-    auto s = sub("alice");
-    s.last_event_id = 1;
     auto sink = std::make_shared<FakeSink>();
     sink->on_send = [&rig](const std::string& frame) {
         if (frame.find("stream.reset") == std::string::npos) return;
         rig.source.add("item.updated", Audience::everyone, "");
         rig.hub->poke_here();
     };
-    rig.hub->attach(sink, s);
+    rig.hub->attach(sink, sub_from("alice", 1));
     rig.drain();
     ASSERT_EQ(sink->types(), (std::vector<std::string>{"stream.reset", "item.updated"}));
     EXPECT_EQ(sink->frames[1].rfind("id: 6\n", 0), 0u) << sink->frames[1];
@@ -261,16 +267,13 @@ TEST(EventHub, AnEventCommittedTheMomentAResetIsWrittenArrives) {
 // misses the pruned events, so the stream must get stream.reset, not a silent gap.
 TEST(EventHub, HistoryPrunedWhileTheReplayReadsResets) {
     Rig rig;
-    for (int i = 0; i < 5; ++i) rig.source.add("item.created", Audience::everyone, "");
-    rig.publish();
+    rig.publish_created(5);
     rig.source.before_read = [&rig] {
         auto& ev = rig.source.events;
         ev.erase(ev.begin(), ev.begin() + 3);
         rig.source.pruned = 3;
     };
-    auto s = sub("alice");
-    s.last_event_id = 1;
-    auto sink = rig.attach(s);
+    auto sink = rig.attach(sub_from("alice", 1));
     EXPECT_EQ(sink->types(), (std::vector<std::string>{"stream.reset"}));
     rig.source.add("item.updated", Audience::everyone, "");
     rig.publish();
