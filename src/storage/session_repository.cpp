@@ -114,6 +114,14 @@ bool SessionRepository::still_expired(sql::Tx& tx, std::string_view id, Millis b
 }
 
 bool SessionRepository::still_disconnected(sql::Tx& tx, std::string_view id, Millis before) {
+    // Locks the workstation row first, with an UPDATE that changes nothing: PostgreSQL (read
+    // committed) evaluates its WHERE on the newest version of the row, so a reconnect that
+    // committed meanwhile is seen, and one that comes later waits for this transaction.
+    if (tx.exec("UPDATE workstations SET disconnected_at = disconnected_at"
+                " WHERE id = (SELECT workstation_id FROM edit_sessions WHERE id = $2)"
+                " AND disconnected_at IS NOT NULL AND disconnected_at <= $1",
+                {before, std::string(id)}) == 0)
+        return false;
     return tx.query_one(std::string("SELECT 1 FROM edit_sessions s") + kJoinWorkstation + " WHERE " + kDisconnectedWhere +
                             " AND s.id = $2",
                         {before, std::string(id)})

@@ -58,6 +58,7 @@ public:
     static std::vector<SessionRecord> disconnected(sql::Tx& tx, Millis before);
     // Whether one session still meets expired() / disconnected() (the sweeper checks again in
     // the transaction that releases it: a heartbeat or a reconnect may have come in between).
+    // still_disconnected locks the workstation row (write transactions only).
     static bool still_expired(sql::Tx& tx, std::string_view id, Millis before);
     static bool still_disconnected(sql::Tx& tx, std::string_view id, Millis before);
     // (item id, session id) of the sessions a workstation holds.

@@ -7,6 +7,9 @@
 #include "storage/workstation_repository.hpp"
 #include "support/test_db.hpp"
 
+#include <future>
+#include <thread>
+
 namespace silo {
 namespace {
 
@@ -52,7 +55,7 @@ class SessionRepositoryTest : public test::DialectTest {
     // {in expired(), still_expired(), in disconnected(), still_disconnected()} at the cutoff.
     std::vector<bool> due(Millis before) {
         std::vector<bool> out;
-        auto st = db().transact(TxMode::read, [&](Tx& tx) -> Status {
+        auto st = db().transact(TxMode::write, [&](Tx& tx) -> Status {
             out = {SessionRepository::expired(tx, before).size() == 1,
                    SessionRepository::still_expired(tx, session.id, before),
                    SessionRepository::disconnected(tx, before).size() == 1,
@@ -85,12 +88,31 @@ TEST_P(SessionRepositoryTest, AwayUntilTheWorkstationComesBack) {
 
 TEST_P(SessionRepositoryTest, ChecksOnlyTheNamedSession) {
     write([&](Tx& tx) { WorkstationRepository::disconnected(tx, session.workstation_id, 2500); });
-    auto st = db().transact(TxMode::read, [&](Tx& tx) -> Status {
+    auto st = db().transact(TxMode::write, [&](Tx& tx) -> Status {
         EXPECT_FALSE(SessionRepository::still_expired(tx, new_uuid(), 3000));
         EXPECT_FALSE(SessionRepository::still_disconnected(tx, new_uuid(), 3000));
         return {};
     });
     EXPECT_TRUE(st.ok());
+}
+
+// The sweeper's check runs while a reconnect's write is still open: it waits for it and sees
+// the workstation back (a plain read would see the old row on PostgreSQL and release).
+TEST_P(SessionRepositoryTest, AReconnectCommittingDuringTheCheckKeepsTheSession) {
+    write([&](Tx& tx) { WorkstationRepository::disconnected(tx, session.workstation_id, 2500); });
+    std::promise<void> reconnect_open;
+    std::thread reconnect([&] {
+        write([&](Tx& tx) {
+            WorkstationRepository::seen(tx, {session.workstation_id}, 2700);
+            reconnect_open.set_value();
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        });
+    });
+    reconnect_open.get_future().wait();
+    bool due_now = true;
+    write([&](Tx& tx) { due_now = SessionRepository::still_disconnected(tx, session.id, 2600); });
+    reconnect.join();
+    EXPECT_FALSE(due_now);
 }
 
 SILO_INSTANTIATE_DIALECTS(SessionRepositoryTest);
