@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -253,6 +254,31 @@ int count_fds(pid_t pid) {
     std::error_code ec;
     for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec); !ec && it != fs::directory_iterator(); it.increment(ec))
         ++n;
+    return n;
+}
+
+int count_connections(pid_t pid, int port) {
+    std::set<std::string> inodes;  // TCP sockets on `port` other than the listener
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream ls(line);
+            std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+            ls >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+            auto colon = local.rfind(':');
+            if (colon == std::string::npos || state == "0A") continue;  // 0A: LISTEN
+            if (std::stoi(local.substr(colon + 1), nullptr, 16) == port) inodes.insert(inode);
+        }
+    }
+    int n = 0;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        auto target = fs::read_symlink(it->path(), ec).string();
+        if (!ec && target.rfind("socket:[", 0) == 0 && inodes.count(target.substr(8, target.size() - 9))) ++n;
+        ec.clear();
+    }
     return n;
 }
 

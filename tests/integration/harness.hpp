@@ -153,6 +153,9 @@ std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
 // Number of open file descriptors of a process.
 int count_fds(pid_t pid);
+// Connections of process pid on its local `port` (accepted clients; not the listener, not its
+// own connections to a database).
+int count_connections(pid_t pid, int port);
 
 // ---------------------------------------------------------------------------------------------
 // Server-Sent Events (issue 4)
