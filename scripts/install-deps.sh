@@ -2,7 +2,7 @@
 # Installs every Debian 12 package silod needs to build, run and test. Idempotent.
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates ccache
   libboost-dev libboost-system-dev
   libsqlite3-dev libsqlitecpp-dev
   postgresql libpqxx-dev libpq-dev
