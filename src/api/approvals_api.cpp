@@ -81,10 +81,11 @@ Result<SignInput> parse_sign(const HttpRequest& req) {
 
 void add_workflow_routes(http::Router& router, ApprovalService& approvals) {
     router.add("GET", "/api/workflows", Access::viewer, BodyKind::none,
-               [&approvals](HttpRequest&) -> Result<HttpResponse> {
+               [&approvals](HttpRequest& req) -> Result<HttpResponse> {
+                   SILO_TRY(auto paging, parse_paging(req));
                    json arr = json::array();
                    for (const auto& [name, wf] : approvals.workflows()) arr.push_back(wf.to_json());
-                   return list_response(arr, static_cast<std::int64_t>(arr.size()));
+                   return paged_response(arr, paging);
                });
 
     router.add("GET", "/api/workflows/{name}", Access::viewer, BodyKind::none,
@@ -159,6 +160,14 @@ void add_approval_routes(http::Router& router, ApprovalService& approvals) {
     router.add("POST", "/api/approvals/{id}/submit", Access::editor, BodyKind::none,
                [&approvals](HttpRequest& req) -> Result<HttpResponse> {
                    SILO_TRY(auto a, approvals.submit(req.principal, req.param("id")));
+                   return HttpResponse::json(200, approval_json(a));
+               });
+
+    router.add("POST", "/api/approvals/{id}/cancel", Access::editor, BodyKind::json,
+               [&approvals](HttpRequest& req) -> Result<HttpResponse> {
+                   SILO_TRY(auto body, parse_object(req));
+                   SILO_TRY(auto reason, opt_string(body, "reason", 4000));
+                   SILO_TRY(auto a, approvals.withdraw(req.principal, req.param("id"), reason.value_or("")));
                    return HttpResponse::json(200, approval_json(a));
                });
 

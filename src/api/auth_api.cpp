@@ -35,12 +35,16 @@ json token_json(const TokenRecord& t) {
 Result<std::pair<std::string, std::string>> login_credentials(const HttpRequest& req) {
     auto ct = to_lower(req.header("content-type"));
     if (ct.rfind("application/x-www-form-urlencoded", 0) == 0) {
-        SILO_TRY(auto parsed, http::parse_target("/?" + req.body));
-        auto u = parsed.second["username"], p = parsed.second["password"];
-        if (u.empty() || p.empty()) return bad_request("'username' and 'password' are required");
+        SILO_TRY(auto form, http::parse_urlencoded(req.body, "form field"));
+        auto u = form["username"], p = form["password"];
+        if (u.empty() || p.empty()) return bad_request("the form fields username and password are required");
         return std::make_pair(u, p);
     }
-    SILO_TRY(auto body, parse_object(req));
+    auto parsed = parse_object(req);
+    if (!parsed && parsed.error().code == Errc::unsupported_media_type)
+        return Error(Errc::unsupported_media_type,
+                     "send application/json {username, password} or an application/x-www-form-urlencoded form");
+    SILO_TRY(auto body, std::move(parsed));
     SILO_TRY(auto u, req_string(body, "username", 256));
     SILO_TRY(auto p, req_string(body, "password", 4096));
     return std::make_pair(u, p);
@@ -87,10 +91,11 @@ void add_auth_routes(http::Router& router, AuthService& auth, bool auth_enabled)
     });
 
     router.add("GET", "/api/auth/tokens", Access::viewer, BodyKind::none, [&auth](HttpRequest& req) -> Result<HttpResponse> {
+        SILO_TRY(auto paging, parse_paging(req));
         SILO_TRY(auto tokens, auth.list_tokens(req.principal));
         json arr = json::array();
         for (const auto& t : tokens) arr.push_back(token_json(t));
-        return list_response(arr, static_cast<std::int64_t>(tokens.size()));
+        return paged_response(arr, paging);
     });
 
     router.add("POST", "/api/auth/tokens", Access::viewer, BodyKind::json, [&auth](HttpRequest& req) -> Result<HttpResponse> {
@@ -127,7 +132,7 @@ void add_user_routes(http::Router& router, UserService& users) {
         SILO_TRY(auto body, parse_object(req));
         NewUser in;
         SILO_TRY(in.username, req_string(body, "username", 64));
-        SILO_TRY(in.password, req_string(body, "password", 1024));
+        SILO_TRY(in.password, req_string(body, "password", 4096));
         SILO_TRY(auto role, req_string(body, "role", 16));
         auto r = parse_role(role);
         if (!r) return bad_request("role must be one of viewer, editor, admin");
@@ -136,7 +141,7 @@ void add_user_routes(http::Router& router, UserService& users) {
         SILO_TRY(auto email, opt_string(body, "email", 320));
         in.display_name = dn.value_or("");
         in.email = email.value_or("");
-        SILO_TRY(auto u, users.create(req.principal.username, in));
+        SILO_TRY(auto u, users.create(req.principal, in));
         return HttpResponse::json(201, user_json(u));
     }, Pace::slow);  // Argon2id
 
@@ -150,10 +155,10 @@ void add_user_routes(http::Router& router, UserService& users) {
             patch.role = *r;
         }
         SILO_TRY(patch.active, opt_bool(body, "active"));
-        SILO_TRY(patch.password, opt_string(body, "password", 1024));
+        SILO_TRY(patch.password, opt_string(body, "password", 4096));
         SILO_TRY(patch.display_name, opt_string(body, "display_name", 200));
         SILO_TRY(patch.email, opt_string(body, "email", 320));
-        SILO_TRY(auto u, users.update(req.principal.username, req.param("username"), patch));
+        SILO_TRY(auto u, users.update(req.principal, req.param("username"), patch));
         return HttpResponse::json(200, user_json(u));
     }, Pace::slow);  // Argon2id when the password changes
 }

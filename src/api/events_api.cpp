@@ -36,10 +36,11 @@ void add_workstation_routes(http::Router& router, WorkstationService& workstatio
     });
 
     router.add("GET", "/api/workstations", Access::viewer, BodyKind::none, [&workstations](HttpRequest& req) -> Result<HttpResponse> {
+        SILO_TRY(auto paging, parse_paging(req));
         SILO_TRY(auto list, workstations.list(req.principal));
         json arr = json::array();
         for (const auto& w : list) arr.push_back(workstation_json(w));
-        return list_response(arr, static_cast<std::int64_t>(list.size()));
+        return paged_response(arr, paging);
     });
 
     router.add("DELETE", "/api/workstations/{id}", Access::viewer, BodyKind::none, [&workstations](HttpRequest& req) -> Result<HttpResponse> {

@@ -2,6 +2,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
 #include "core/strings.hpp"
+#include "domain/part_number.hpp"
 #include "http/multipart.hpp"
 
 namespace silo::api {
@@ -19,6 +20,7 @@ Result<http::MultipartForm> upload_form(const HttpRequest& req) {
     if (req.body_file.empty()) return bad_request("the request body is empty: send multipart/form-data with a 'file' part");
     SILO_TRY(auto form, http::parse_multipart(req.header("content-type"), req.body_file, "file", req.body_file + ".file"));
     if (form.file.empty()) return bad_request("the multipart field 'file' is missing");
+    SILO_CHECK(require_bytes(form.file_size, "the multipart field 'file'"));
     return form;
 }
 
@@ -46,7 +48,7 @@ json checkpoint_list(const std::vector<CheckpointRecord>& list) {
 // ?user= : a username or nothing.
 Result<std::string> user_filter(const HttpRequest& req) {
     const auto& u = req.query_param("user");
-    if (u.size() > 64) return bad_request("user must be a username");
+    if (!u.empty() && !valid_part_number(u)) return bad_request("user must be a username");
     return u;
 }
 

@@ -4,6 +4,29 @@
 
 namespace silo::api {
 
+namespace {
+
+// The first string (member name or value) of v that breaks the text rule, as an error naming
+// where it is ("'signers[0].username' contains the control character U+0000").
+std::optional<Error> text_error(const json& v, const std::string& at) {
+    auto where = [&](const std::string& what) { return at.empty() ? std::string("the body") : "'" + what + "'"; };
+    if (v.is_string()) {
+        if (auto p = text_problem(v.get_ref<const std::string&>())) return bad_request(where(at) + " " + *p);
+    } else if (v.is_object()) {
+        for (auto it = v.begin(); it != v.end(); ++it) {
+            auto path = at.empty() ? it.key() : at + "." + it.key();
+            if (auto p = text_problem(it.key())) return bad_request("a member name in " + where(at) + " " + *p);
+            if (auto e = text_error(it.value(), path)) return e;
+        }
+    } else if (v.is_array()) {
+        for (std::size_t i = 0; i < v.size(); ++i)
+            if (auto e = text_error(v[i], at + "[" + std::to_string(i) + "]")) return e;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 Result<json> parse_object(const http::HttpRequest& req) {
     if (trim(req.body).empty()) return json::object();
     const auto& ct = req.header("content-type");
@@ -14,6 +37,7 @@ Result<json> parse_object(const http::HttpRequest& req) {
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded()) return bad_request("the request body is not valid JSON");
     if (!body.is_object()) return bad_request("the request body must be a JSON object");
+    if (auto e = text_error(body, "")) return std::move(*e);
     return body;
 }
 
@@ -29,7 +53,7 @@ Result<std::optional<std::string>> opt_string(const json& obj, const char* key, 
 
 Result<std::string> req_string(const json& obj, const char* key, std::size_t max_len) {
     SILO_TRY(auto v, opt_string(obj, key, max_len));
-    if (!v || trim(*v).empty()) return bad_request(std::string("'") + key + "' is required");
+    if (!v || blank(*v)) return bad_request(std::string("'") + key + "' is required");
     return std::move(*v);
 }
 
@@ -52,6 +76,11 @@ Result<std::optional<std::int64_t>> opt_int(const json& obj, const char* key, st
     return std::optional<std::int64_t>(v);
 }
 
+Status require_bytes(std::int64_t size, const char* what) {
+    if (size <= 0) return bad_request(std::string(what) + " is empty: send the file's bytes");
+    return {};
+}
+
 Result<Paging> parse_paging(const http::HttpRequest& req) {
     Paging p;
     if (req.has_query("limit")) {
@@ -71,6 +100,14 @@ http::HttpResponse list_response(const json& array, std::int64_t total) {
     auto r = http::HttpResponse::json(200, array);
     r.with_header("X-Total-Count", std::to_string(total));
     return r;
+}
+
+http::HttpResponse paged_response(const json& all, const Paging& paging) {
+    auto total = static_cast<std::int64_t>(all.size());
+    json page = json::array();
+    for (std::int64_t i = paging.offset; i < total && i < paging.offset + paging.limit; ++i)
+        page.push_back(all[static_cast<std::size_t>(i)]);
+    return list_response(page, total);
 }
 
 }  // namespace silo::api

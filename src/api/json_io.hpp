@@ -26,6 +26,10 @@ Result<std::string> req_string(const json& obj, const char* key, std::size_t max
 Result<std::optional<bool>> opt_bool(const json& obj, const char* key);
 Result<std::optional<std::int64_t>> opt_int(const json& obj, const char* key, std::int64_t min, std::int64_t max);
 
+// An uploaded file (a revision, a checkpoint, session work) holds at least one byte: an
+// empty one is a client's mistake (400 "<what> is empty"), the same on every upload route.
+Status require_bytes(std::int64_t size, const char* what);
+
 struct Paging {
     std::int64_t limit = 100;
     std::int64_t offset = 0;
@@ -35,5 +39,8 @@ Result<Paging> parse_paging(const http::HttpRequest& req);
 
 // 200 with a JSON array and the X-Total-Count header.
 http::HttpResponse list_response(const json& array, std::int64_t total);
+// The same for a list read whole (a user's tokens, an item's sessions): the page of `all`
+// that paging asks for, with the total of `all`. Every list route pages (API.md §0).
+http::HttpResponse paged_response(const json& all, const Paging& paging);
 
 }  // namespace silo::api

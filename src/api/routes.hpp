@@ -24,6 +24,7 @@ struct SystemContext {
     const Config* config = nullptr;
     sql::Database* db = nullptr;
     const http::Server* server = nullptr;  // for the open stream count (may be null in tests)
+    std::string storage_root;              // storage.root_dir, probed for writability by /ready
 };
 
 void add_system_routes(http::Router& router, const SystemContext& ctx);

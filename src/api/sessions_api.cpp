@@ -1,5 +1,7 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
+#include "core/ids.hpp"
+#include "domain/part_number.hpp"
 
 namespace silo::api {
 
@@ -54,8 +56,9 @@ void add_session_routes(http::Router& router, SessionService& sessions) {
     router.add("GET", "/api/items/{partNumber}/edit-sessions", Access::viewer, BodyKind::none,
                [&sessions](HttpRequest& req) -> Result<HttpResponse> {
                    SILO_CHECK(sessions.check_enabled());
+                   SILO_TRY(auto paging, parse_paging(req));
                    SILO_TRY(auto list, sessions.list_for_item(req.param("partNumber")));
-                   return list_response(session_list(list), static_cast<std::int64_t>(list.size()));
+                   return paged_response(session_list(list), paging);
                });
 
     router.add("GET", "/api/edit-sessions", Access::admin, BodyKind::none, [&sessions](HttpRequest& req) -> Result<HttpResponse> {
@@ -64,12 +67,14 @@ void add_session_routes(http::Router& router, SessionService& sessions) {
         SessionFilter f;
         f.user = req.query_param("user");
         f.workstation_id = req.query_param("workstation_id");
+        // A filter value that names nothing that could exist is a mistake, not an empty list.
+        if (!f.user.empty() && !valid_part_number(f.user)) return bad_request("user must be a username");
+        if (!f.workstation_id.empty()) {
+            if (!is_uuid(f.workstation_id)) return bad_request("workstation_id must be a UUID");
+            f.workstation_id = to_lower_uuid(f.workstation_id);
+        }
         SILO_TRY(auto list, sessions.list_all(f));
-        auto total = static_cast<std::int64_t>(list.size());
-        std::vector<SessionRecord> page;
-        for (std::int64_t i = paging.offset; i < total && i < paging.offset + paging.limit; ++i)
-            page.push_back(list[static_cast<std::size_t>(i)]);
-        return list_response(session_list(page), total);
+        return paged_response(session_list(list), paging);
     });
 
     router.add("DELETE", "/api/items/{partNumber}/edit-sessions/{sessionId}", Access::editor, BodyKind::none,
@@ -82,7 +87,7 @@ void add_session_routes(http::Router& router, SessionService& sessions) {
     router.add("PUT", "/api/items/{partNumber}/edit-sessions/{sessionId}/work", Access::editor, BodyKind::upload,
                [&sessions](HttpRequest& req) -> Result<HttpResponse> {
                    SILO_CHECK(sessions.check_enabled());
-                   if (req.body_file.empty()) return bad_request("the request body (the work file) is empty");
+                   SILO_CHECK(require_bytes(req.body_file.empty() ? 0 : req.body_size, "the request body (the work file)"));
                    SILO_TRY(auto s, sessions.put_work(req.principal, req.param("partNumber"), req.param("sessionId"),
                                                       req.body_file));
                    return HttpResponse::json(200, {{"session_id", s.id}, {"file_size", s.work_size}, {"file_hash", s.work_hash}});

@@ -1,5 +1,6 @@
 #include "api/json_io.hpp"
 #include "api/routes.hpp"
+#include "storage/blob_store.hpp"
 
 namespace silo::api {
 
@@ -18,10 +19,14 @@ void add_system_routes(http::Router& router, const SystemContext& ctx) {
             tx.query("SELECT 1");
             return {};
         });
-        json body = {{"status", st.ok() ? "ready" : "not_ready"},
+        auto files = ctx.storage_root.empty() ? Status{} : probe_writable(ctx.storage_root);
+        bool ready = st.ok() && files.ok();
+        json body = {{"status", ready ? "ready" : "not_ready"},
                      {"database", st.ok() ? "ok" : "unavailable"},
+                     {"storage", files.ok() ? "ok" : "unwritable"},
                      {"event_streams", ctx.server ? ctx.server->open_streams() : 0}};
-        return HttpResponse::json(st.ok() ? 200 : 503, body);
+        if (!files.ok()) body["storage_error"] = files.error().message;
+        return HttpResponse::json(ready ? 200 : 503, body);
     });
 
     router.add("GET", "/api/modules", Access::public_, BodyKind::none, [ctx](HttpRequest&) -> Result<HttpResponse> {

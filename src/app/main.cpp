@@ -135,7 +135,7 @@ int run_operator_command(CLI::App& app, const OperatorArgs& a, UserService& user
             nu.display_name = a.display_name;
             nu.email = a.email;
             nu.password = read_password_from_stdin();
-            auto r = users.create("cli", nu);
+            auto r = users.create(system_principal("cli"), nu);
             if (!r) return report(r.error());
             std::cout << "created user " << r->username << " (" << role_name(r->role) << ")" << std::endl;
             return 0;
@@ -152,7 +152,7 @@ int run_operator_command(CLI::App& app, const OperatorArgs& a, UserService& user
         } else if (user->get_subcommand("set-password")->parsed()) {
             patch.password = read_password_from_stdin();
         }
-        auto r = users.update("cli", a.username, patch);
+        auto r = users.update(system_principal("cli"), a.username, patch);
         if (!r) return report(r.error());
         std::cout << "updated user " << r->username << ": role " << role_name(r->role)
                   << (r->active ? ", active" : ", deactivated") << std::endl;
@@ -221,6 +221,10 @@ int main(int argc, char** argv) {
     auto workflows = load_workflows(cfg.workflows.directory);
     if (!workflows) return fail("workflows: " + workflows.error().message);
 
+    if (cfg.sessions.force_release_requires_approval && !workflows->count(cfg.sessions.force_release_workflow))
+        return fail("modules.sessions.force_release_workflow: no workflow named '" + cfg.sessions.force_release_workflow +
+                    "' in " + cfg.workflows.directory);
+
     // --print-routes wires the same services against an unused in-memory database.
     bool serve = !print_routes && !operator_command;
     if (serve) {
@@ -236,6 +240,32 @@ int main(int argc, char** argv) {
     } else {
         log::init(log::Level::warn);
     }
+
+    // Everything the configuration can get wrong fails here, before the database is touched
+    // (migrated, first admin created): the file store must take files, the address must bind.
+    if (serve) {
+        std::error_code ec;
+        fs::create_directories(cfg.storage.root_dir, ec);
+        if (ec) return fail("storage.root_dir: cannot create " + cfg.storage.root_dir + ": " + ec.message());
+        if (auto st = probe_writable(cfg.storage.root_dir); !st.ok()) return fail("storage.root_dir: " + st.error().message);
+    }
+    http::Router router;
+    http::ServerOptions so;
+    so.host = cfg.server.host;
+    so.port = cfg.server.port;
+    so.max_json_bytes = cfg.server.max_json_bytes;
+    so.max_upload_bytes = cfg.server.max_upload_bytes;
+    so.upload_dir = (fs::path(cfg.storage.root_dir) / "tmp").string();
+    so.workers = std::max(8u, 2 * std::thread::hardware_concurrency());
+    so.stream_queue_limit = static_cast<std::size_t>(cfg.events.queue_limit);
+    http::Server server(so, router);
+    std::uint16_t port = 0;
+    if (serve) {
+        auto bound = server.listen();
+        if (!bound) return fail(bound.error().message);
+        port = *bound;
+    }
+
     sql::DatabaseOptions dbo;
     dbo.dialect = cfg.database.driver == "postgres" && !print_routes ? sql::Dialect::postgres : sql::Dialect::sqlite;
     dbo.sqlite_path = print_routes ? ":memory:" : cfg.database.path;
@@ -261,16 +291,10 @@ int main(int argc, char** argv) {
     CheckpointService checkpoints(*db, notifier, blobs, sessions, cfg.sessions, cfg.storage.orphan_grace_minutes);
     HandoffService handoffs(*db, notifier, sessions, checkpoints, approvals, cfg.sessions);
     handoffs.install_hooks();
-    if (cfg.sessions.force_release_requires_approval && !approvals.workflow(cfg.sessions.force_release_workflow))
-        return fail("modules.sessions.force_release_workflow: no workflow named '" + cfg.sessions.force_release_workflow +
-                    "' in " + cfg.workflows.directory);
 
     if (operator_command) return run_operator_command(app, op, users, auth);
 
     if (serve) {
-        std::error_code ec;
-        fs::create_directories(cfg.storage.root_dir, ec);
-        if (ec) return fail("storage.root_dir: cannot create " + cfg.storage.root_dir + ": " + ec.message());
         if (cfg.auth.enabled) {
             auto st = ensure_first_admin(cfg, users);
             if (!st.ok()) return fail(st.error().message);
@@ -279,7 +303,6 @@ int main(int argc, char** argv) {
         }
     }
 
-    http::Router router;
     router.read_only = cfg.server.read_only;
     if (cfg.auth.enabled) {
         router.authenticate = [&auth](http::HttpRequest& req) {
@@ -289,16 +312,6 @@ int main(int argc, char** argv) {
             return auth.check_csrf(req.principal, req.header("x-csrf-token"));
         };
     }
-
-    http::ServerOptions so;
-    so.host = cfg.server.host;
-    so.port = cfg.server.port;
-    so.max_json_bytes = cfg.server.max_json_bytes;
-    so.max_upload_bytes = cfg.server.max_upload_bytes;
-    so.upload_dir = (fs::path(cfg.storage.root_dir) / "tmp").string();
-    so.workers = std::max(8u, 2 * std::thread::hardware_concurrency());
-    so.stream_queue_limit = static_cast<std::size_t>(cfg.events.queue_limit);
-    http::Server server(so, router);
 
     DatabaseEventSource event_source(*db);
     EventHub::Options ho;
@@ -351,7 +364,7 @@ int main(int argc, char** argv) {
         sessions.release_workstation(w.id, "system");
     };
 
-    api::add_system_routes(router, {&cfg, db.get(), &server});
+    api::add_system_routes(router, {&cfg, db.get(), &server, cfg.storage.root_dir});
     api::add_auth_routes(router, auth, cfg.auth.enabled);
     api::add_user_routes(router, users);
     api::add_audit_routes(router, audit);
@@ -411,10 +424,8 @@ int main(int argc, char** argv) {
     auto listener = start_event_listener(dbo, [&hub] { hub.poke_here(); });
     notifier.listener = listener.get();
 
-    auto port = server.listen();
-    if (!port) return fail(port.error().message);
     log::info("listening", {{"host", cfg.server.host},
-                            {"port", *port},
+                            {"port", port},
                             {"database", cfg.database.driver},
                             {"auth", cfg.auth.enabled},
                             {"pid", static_cast<long>(getpid())}});

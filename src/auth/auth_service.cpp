@@ -6,6 +6,7 @@
 #include "core/sha256.hpp"
 #include "core/strings.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/user_repository.hpp"
 
 namespace silo {
 
@@ -110,7 +111,7 @@ Result<LoginOutcome> AuthService::login(const std::string& username, const std::
                      {{"retry_after_seconds", secs}});
     }
     std::optional<UserRecord> user;
-    if (username.size() <= 64 && password.size() <= 1024) {
+    if (username.size() <= 64 && utf8_length(password) <= 1024) {
         SILO_CHECK(db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
             user = UserRepository::find_by_username(tx, username);
             return {};
@@ -129,7 +130,7 @@ Result<LoginOutcome> AuthService::login(const std::string& username, const std::
         });
         return bad_credentials;
     }
-    throttle_.record_success(key);
+    throttle_.record_success(key, address);
     LoginOutcome out;
     out.user = *user;
     out.session_secret = secure_random_hex(32);
@@ -186,7 +187,7 @@ Result<CreatedToken> AuthService::create_token_in(sql::Tx& tx, const UserRecord&
 Result<CreatedToken> AuthService::create_token(const Principal& p, const std::string& name,
                                                std::optional<int> expires_in_days) {
     if (p.synthetic) return bad_request("API tokens need a real user (authentication is disabled)");
-    return db_.transact<CreatedToken>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<CreatedToken> {
+    return transact_as<CreatedToken>(db_, p, [&](sql::Tx& tx) -> Result<CreatedToken> {
         auto owner = UserRepository::find_by_id(tx, p.user_id);
         if (!owner || !owner->active) return unauthorized("this account is deactivated");
         return create_token_in(tx, *owner, name, expires_in_days, p.username);
@@ -210,7 +211,7 @@ Result<std::vector<TokenRecord>> AuthService::list_tokens(const Principal& p) {
 }
 
 Status AuthService::revoke_token(const Principal& p, const std::string& token_id) {
-    return db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+    return transact_as(db_, p, [&](sql::Tx& tx) -> Status {
         auto t = TokenRepository::find(tx, token_id);
         if (!t || t->user_id != p.user_id || t->revoked_at) return not_found("no such token");
         Millis now = now_millis();

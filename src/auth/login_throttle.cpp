@@ -32,7 +32,7 @@ void LoginThrottle::bump(std::map<std::string, Entry>& m, const std::string& key
 std::optional<Millis> LoginThrottle::retry_after(const std::string& username_key, const std::string& address,
                                                  Millis now) {
     std::lock_guard lk(mu_);
-    auto a = wait_for(users_, username_key, policy_.user_free_failures, now);
+    auto a = wait_for(users_, pair_key(username_key, address), policy_.user_free_failures, now);
     auto b = wait_for(addresses_, address, policy_.address_free_failures, now);
     if (a && b) return std::max(*a, *b);
     return a ? a : b;
@@ -40,13 +40,13 @@ std::optional<Millis> LoginThrottle::retry_after(const std::string& username_key
 
 void LoginThrottle::record_failure(const std::string& username_key, const std::string& address, Millis now) {
     std::lock_guard lk(mu_);
-    bump(users_, username_key, now);
+    bump(users_, pair_key(username_key, address), now);
     bump(addresses_, address, now);
 }
 
-void LoginThrottle::record_success(const std::string& username_key) {
+void LoginThrottle::record_success(const std::string& username_key, const std::string& address) {
     std::lock_guard lk(mu_);
-    users_.erase(username_key);
+    users_.erase(pair_key(username_key, address));
 }
 
 }  // namespace silo

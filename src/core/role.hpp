@@ -29,4 +29,14 @@ struct Principal {
     std::string token_id;      // API token id when authenticated by bearer token
 };
 
+// The server itself or the operator command line acting under a name ("system", "cli"): an
+// admin with no user row (like the synthetic admin of auth.enabled: false).
+inline Principal system_principal(std::string name) {
+    Principal p;
+    p.username = std::move(name);
+    p.role = Role::admin;
+    p.synthetic = true;
+    return p;
+}
+
 }  // namespace silo

@@ -1,5 +1,7 @@
-// Small string utilities (ASCII only; no locale).
+// Small string utilities (no locale) and the rule for client text.
 #pragma once
+
+#include "core/error.hpp"
 
 #include <optional>
 #include <string>
@@ -14,9 +16,23 @@ std::size_t utf8_length(std::string_view s);
 std::string_view trim(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);
 
-// Decodes %XX escapes; '+' becomes a space only when plus_is_space. nullopt on a malformed
-// escape or a decoded NUL byte.
-std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space = false);
+// The one rule for text a client sends (JSON strings and member names, decoded path, query
+// and form parameters, multipart text fields): valid UTF-8 without control characters
+// (Unicode category Cc: U+0000-U+001F, U+007F-U+009F) other than tab, line feed and carriage
+// return. Returns what is wrong ("is not valid UTF-8", "contains the control character
+// U+0000"), or nullopt when s is acceptable. U+0000 in particular must never reach storage:
+// PostgreSQL's client library cuts text at it.
+std::optional<std::string> text_problem(std::string_view s);
+
+// True when s holds nothing a person can see: only whitespace (Unicode White_Space) and
+// zero-width characters (U+180E, U+200B-U+200D, U+2060, U+FEFF). A required text ("reason",
+// "object_id", ...) that is blank counts as missing. Invalid UTF-8 is not blank.
+bool blank(std::string_view s);
+
+// Decodes %XX escapes; '+' becomes a space only when plus_is_space. The decoded text must
+// keep the text rule above: bad_request "has a malformed %-escape" or "<text_problem>"
+// (callers put the name of what they decode in front).
+Result<std::string> percent_decode(std::string_view s, bool plus_is_space = false);
 
 // Parses a non-negative decimal integer that fits in int64; nullopt otherwise.
 std::optional<long long> parse_int(std::string_view s);

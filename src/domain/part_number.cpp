@@ -12,12 +12,17 @@
 
 namespace silo {
 
+namespace {
+bool part_number_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+}
+}  // namespace
+
 bool valid_part_number(std::string_view pn) {
-    if (pn.empty() || pn.size() > 64) return false;
-    return std::all_of(pn.begin(), pn.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '.' || c == '_' || c == '-';
-    });
+    // "." and ".." are path segments that URLs normalise away: no client could address them.
+    if (pn.empty() || pn.size() > 64 || pn == "." || pn == "..") return false;
+    return std::all_of(pn.begin(), pn.end(), part_number_char);
 }
 
 std::string part_number_key(std::string_view pn) { return to_lower(pn); }
@@ -57,7 +62,7 @@ Result<PartNumberSchema> parse_schema(const std::string& yaml_text, const std::s
         if (s["description"]) out.description = s["description"].as<std::string>();
         if (s["separator"]) {
             out.separator = s["separator"].as<std::string>();
-            if (out.separator.size() > 1 || (!out.separator.empty() && !valid_part_number(out.separator)))
+            if (out.separator.size() > 1 || (!out.separator.empty() && !part_number_char(out.separator[0])))
                 return fail("'schema.separator' must be empty or one of . _ - or an alphanumeric");
         }
         if (s["sequence_digits"]) {

@@ -11,7 +11,7 @@
 
 namespace silo {
 
-// 1-64 characters of A-Z a-z 0-9 . _ -
+// 1-64 characters of A-Z a-z 0-9 . _ -, except "." and ".." (also the rule for usernames).
 bool valid_part_number(std::string_view pn);
 
 // The case-insensitive key a part number is unique and looked up by.

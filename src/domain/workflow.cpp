@@ -348,35 +348,51 @@ Result<std::string> gate_for_signer(const Workflow& wf, const ApprovalState& app
             " created this approval and may not sign it (approvals.allow_self_approval is false)");
 
     // Eligibility per gate, and a description of each gate for the refusal message.
-    std::vector<const WorkflowGate*> eligible;
+    struct Eligible {
+        const WorkflowGate* gate;
+        bool designated;
+    };
+    std::vector<Eligible> eligible;
     std::vector<std::string> needs;
     for (const auto& g : wf.gates) {
         std::vector<std::string> designated;
         for (const auto& d : designations)
             if (d.role == g.role) designated.push_back(d.username);
-        bool ok;
         if (!designated.empty()) {
-            ok = std::find(designated.begin(), designated.end(), signer.username) !=
-                 designated.end();
+            // A designation never lowers the gate's own bar: an auth-role gate still needs
+            // that role (of the signer's current account).
+            bool named = std::find(designated.begin(), designated.end(), signer.username) != designated.end();
+            if (named && may_sign_gate(g.role, signer.role)) eligible.push_back({&g, true});
             needs.push_back(g.label + ": one of " + join(designated, ", "));
         } else if (auto need = parse_role(g.role)) {
-            ok = role_at_least(signer.role, *need);
+            if (role_at_least(signer.role, *need)) eligible.push_back({&g, false});
             needs.push_back(g.label + ": role " + g.role + " or above");
         } else {
-            ok = false;
             needs.push_back(g.label + ": a designated " + g.role + " signer (none designated)");
         }
-        if (ok) eligible.push_back(&g);
     }
     if (eligible.empty())
         return forbidden(signer.username + " is not an eligible signer for this " + wf.name +
                          " approval (" + join(needs, "; ") + ")");
 
-    for (const auto* g : eligible)
-        if (g->required && !approved_for(sigs, g->role)) return g->role;
-    for (const auto* g : eligible)
-        if (!g->required && !signed_for(sigs, g->role)) return g->role;
-    return eligible.front()->role;
+    // The gates the signer was named for come first, then those their role opens; within
+    // each, a required gate still without an approval, then an optional gate nobody signed.
+    for (bool designated : {true, false}) {
+        for (const auto& e : eligible)
+            if (e.designated == designated && e.gate->required && !approved_for(sigs, e.gate->role))
+                return e.gate->role;
+        for (const auto& e : eligible)
+            if (e.designated == designated && !e.gate->required && !signed_for(sigs, e.gate->role))
+                return e.gate->role;
+    }
+    // A signature that settles no open gate would only be noise in the record.
+    return conflict("every gate " + signer.username + " may sign on this " + wf.name +
+                    " approval is already signed");
+}
+
+bool may_sign_gate(const std::string& gate_role, Role role) {
+    auto need = parse_role(gate_role);
+    return !need || role_at_least(role, *need);
 }
 
 Status validate_designations(const Workflow& wf, const std::vector<Designation>& designations) {

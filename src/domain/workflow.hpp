@@ -129,15 +129,24 @@ std::string next_state(const Workflow& wf, const std::vector<Signature>& signatu
 //   Errc::conflict  "<user> has already signed";
 //   Errc::forbidden when the signer is inactive, is the creator while allow_self_approval is
 //                   false, or is eligible for no gate. Eligibility per gate: when the approval
-//                   has designations for the gate role, only those users; otherwise, for an auth
-//                   gate role, any user whose role is at least that role; a gate role that is not
-//                   an auth role needs a designation.
-// Among several eligible gates the signer takes the first required gate without an approved
-// signature, else the first optional gate nobody has signed, else the first eligible gate.
+//                   has designations for the gate role, only those users, and for an auth gate
+//                   role only while their role is at least that role (may_sign_gate); otherwise,
+//                   for an auth gate role, any user whose role is at least that role; a gate
+//                   role that is not an auth role needs a designation;
+//   Errc::conflict  when every gate the signer is eligible for is already settled (required:
+//                   approved; optional: signed): such a signature would decide nothing.
+// Among several eligible gates the signer takes a gate they were designated for before one
+// their role opens; within each group the first required gate without an approved
+// signature, else the first optional gate nobody has signed.
 Result<std::string> gate_for_signer(const Workflow& wf, const ApprovalState& approval,
                                     const std::vector<Designation>& designations,
                                     const SignerInfo& signer, const std::string& creator,
                                     bool allow_self_approval);
+
+// Whether a user with `role` may be designated for, and sign, a gate of gate_role: for an
+// auth gate role (viewer, editor, admin) the role must be at least that one; any user may be
+// designated for another gate role.
+bool may_sign_gate(const std::string& gate_role, Role role);
 
 // Checks the designations given when an approval is created: each needs a non-empty username
 // and a role that is a gate role of wf. bad_request naming the entry ("signers[1].role ...").

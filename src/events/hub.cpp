@@ -39,10 +39,12 @@ const std::shared_ptr<const std::string>& EventHub::heartbeat_frame() {
     return f;
 }
 
-const std::shared_ptr<const std::string>& EventHub::reset_frame() {
-    static const auto f =
+const std::shared_ptr<const std::string>& EventHub::reset_frame(ResetReason reason) {
+    static const auto truncated =
         std::make_shared<const std::string>("event: stream.reset\ndata: {\"reason\":\"history_truncated\"}\n\n");
-    return f;
+    static const auto ahead =
+        std::make_shared<const std::string>("event: stream.reset\ndata: {\"reason\":\"unknown_event_id\"}\n\n");
+    return reason == ResetReason::history_truncated ? truncated : ahead;
 }
 
 void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
@@ -82,20 +84,24 @@ void EventHub::attach(std::shared_ptr<StreamSink> sink, Subscription sub) {
 
 // Reads the page after `from`, then how far the log was pruned: if that reaches past `from`,
 // the page may miss events pruned before it was read (pruned_through only grows), so the
-// stream gets stream.reset instead and follows live.
+// stream gets stream.reset instead and follows live. So does a `from` above the newest event
+// (an id kept across a restore or from another deployment): what it would skip is unknown.
 void EventHub::replay_page(std::uint64_t id, std::int64_t from) {
     opts_.post_work([this, id, from] {
         std::vector<EventRecord> page;
-        std::int64_t pruned = 0;
+        std::int64_t pruned = 0, head = 0;
         bool failed = false;
         try {
             page = source_.after(from, opts_.page);
             pruned = source_.pruned_through();
+            // Read after the page: nothing above `from` existed when the page was read if
+            // `from` is still above the head now.
+            if (page.empty()) head = source_.last_id();
         } catch (const std::exception& e) {
             log::error("event replay failed", {{"what", e.what()}});
             failed = true;
         }
-        opts_.post_io([this, id, from, page = std::move(page), pruned, failed] {
+        opts_.post_io([this, id, from, page = std::move(page), pruned, head, failed] {
             auto it = conns_.find(id);
             if (it == conns_.end()) return;
             if (failed) {
@@ -103,13 +109,16 @@ void EventHub::replay_page(std::uint64_t id, std::int64_t from) {
                 sink->close();
                 return;
             }
-            if (from < pruned) {
-                // History is gone: the client re-syncs over REST, then follows live. The
-                // cursor moves before the frame goes out: what the client commits once it
-                // has read it may be read from the log before this thread goes on.
+            const bool truncated = from < pruned, ahead = page.empty() && from > head;
+            if (truncated || ahead) {
+                // History is gone, or was never this deployment's: the client re-syncs over
+                // REST, then follows live. The cursor moves before the frame goes out: what
+                // the client commits once it has read it may be read from the log before this
+                // thread goes on.
                 it->second.cursor = std::max<std::int64_t>(delivered_upto_, fetched_upto_);
                 auto sink = it->second.sink;
-                if (!sink->send(reset_frame())) return;
+                if (!sink->send(reset_frame(truncated ? ResetReason::history_truncated : ResetReason::unknown_event_id)))
+                    return;
                 finish_replay(id);
                 return;
             }

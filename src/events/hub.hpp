@@ -92,7 +92,11 @@ public:
     // SSE framing (exposed for tests).
     static std::string frame(const EventRecord& e);
     static const std::shared_ptr<const std::string>& heartbeat_frame();
-    static const std::shared_ptr<const std::string>& reset_frame();
+    // stream.reset with reason "history_truncated" (Last-Event-ID older than the retention
+    // window) or "unknown_event_id" (above the newest event: a client that kept its id across
+    // a restore). Either way the client re-syncs over REST and the stream follows live.
+    enum class ResetReason { history_truncated, unknown_event_id };
+    static const std::shared_ptr<const std::string>& reset_frame(ResetReason reason = ResetReason::history_truncated);
 
 private:
     struct Conn {

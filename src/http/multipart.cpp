@@ -166,6 +166,9 @@ Result<MultipartForm> parse_multipart(const std::string& content_type, const std
             filename = header_param(value, "filename");
         }
         if (!name) return malformed("a part has no Content-Disposition name");
+        if (auto problem = text_problem(*name)) return bad_request("a multipart part name " + *problem);
+        if (filename)
+            if (auto problem = text_problem(*filename)) return bad_request("a multipart filename " + *problem);
 
         // The part body, up to the next delimiter.
         const bool is_file = *name == file_field;
@@ -206,6 +209,8 @@ Result<MultipartForm> parse_multipart(const std::string& content_type, const std
         if (is_file) {
             if (std::fflush(out.get()) != 0) return internal_error("cannot store the upload");
         } else {
+            if (auto problem = text_problem(value))
+                return bad_request("the multipart field '" + *name + "' " + *problem);
             form.fields.emplace(*name, std::move(value));
         }
     }

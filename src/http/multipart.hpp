@@ -49,7 +49,8 @@ struct MultipartLimits {
 // file_field goes to a new temporary file at file_path (the caller picks it on the same
 // filesystem as its destination). 415 when content_type is not multipart/form-data; 400 when
 // the boundary is missing, the body is malformed or truncated (no closing boundary), a text
-// part is too long, or file_field is sent twice.
+// part is too long or breaks the text rule (core/strings.hpp: not UTF-8, a control character;
+// also part names and filenames), or file_field is sent twice.
 Result<MultipartForm> parse_multipart(const std::string& content_type, const std::string& body_file,
                                       const std::string& file_field, const std::string& file_path,
                                       const MultipartLimits& limits = {});

@@ -18,21 +18,28 @@ const char* access_name(Access a) {
     return "viewer";
 }
 
+Result<std::map<std::string, std::string>> parse_urlencoded(std::string_view text, const char* what) {
+    std::map<std::string, std::string> out;
+    for (auto part : split(text, '&')) {
+        if (part.empty()) continue;
+        size_t eq = part.find('=');
+        auto key = percent_decode(part.substr(0, eq), true);
+        if (!key) return bad_request(std::string("a ") + what + " name " + key.error().message);
+        auto val = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1), true);
+        if (!val) return bad_request(std::string("the ") + what + " '" + *key + "' " + val.error().message);
+        out.emplace(std::move(*key), std::move(*val));
+    }
+    return out;
+}
+
 Result<std::pair<std::string, std::map<std::string, std::string>>> parse_target(
     std::string_view target) {
-    std::map<std::string, std::string> query;
     size_t q = target.find('?');
     std::string path(target.substr(0, q));
     if (path.empty() || path.front() != '/') return bad_request("the request target must be an absolute path");
+    std::map<std::string, std::string> query;
     if (q != std::string_view::npos) {
-        for (auto part : split(target.substr(q + 1), '&')) {
-            if (part.empty()) continue;
-            size_t eq = part.find('=');
-            auto key = percent_decode(part.substr(0, eq), true);
-            auto val = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1), true);
-            if (!key || !val) return bad_request("malformed percent-encoding in the query string");
-            query.emplace(std::move(*key), std::move(*val));
-        }
+        SILO_TRY(query, parse_urlencoded(target.substr(q + 1), "query parameter"));
     }
     return std::make_pair(std::move(path), std::move(query));
 }
@@ -71,7 +78,8 @@ RouteMatch Router::match(std::string_view method, std::string_view raw_path) con
             else ok = false;
         }
         if (!ok) continue;
-        if (r.method == method) {
+        // HEAD is GET without the body (RFC 9110 §9.3.2): every GET route answers it.
+        if (r.method == method || (method == "HEAD" && r.method == "GET")) {
             if (literals > best_literals) {
                 best = &r;
                 best_literals = literals;
@@ -80,6 +88,7 @@ RouteMatch Router::match(std::string_view method, std::string_view raw_path) con
             if (literals > allowed_literals) allowed.clear();
             allowed_literals = literals;
             allowed.insert(r.method);
+            if (r.method == "GET") allowed.insert("HEAD");
         }
     }
     if (!best) {
@@ -96,7 +105,7 @@ RouteMatch Router::match(std::string_view method, std::string_view raw_path) con
         if (!best->segments[i].param) continue;
         auto v = percent_decode(segs[i]);
         if (!v) {
-            out.error = bad_request("malformed percent-encoding in the path");
+            out.error = bad_request("the path parameter " + best->segments[i].text + " " + v.error().message);
             return out;
         }
         out.params[best->segments[i].text] = std::move(*v);

@@ -56,8 +56,13 @@ struct RouteMatch {
     std::string allow;  // for method_not_allowed: the Allow header value
 };
 
-// Splits a request target into its raw path and decoded query parameters.
-// Fails (bad_request) on malformed percent-encoding.
+// Decodes application/x-www-form-urlencoded text (a query string, a form body) into its
+// parameters (the first of repeated names wins). bad_request naming the parameter, as a
+// `what` ("query parameter", "form field"), on a malformed %-escape or decoded text that breaks
+// the text rule (core/strings.hpp: not UTF-8, a control character).
+Result<std::map<std::string, std::string>> parse_urlencoded(std::string_view text, const char* what);
+
+// Splits a request target into its raw path and decoded query parameters (parse_urlencoded).
 Result<std::pair<std::string, std::map<std::string, std::string>>> parse_target(std::string_view target);
 
 class Router {
@@ -73,7 +78,8 @@ public:
     void add(std::string method, std::string pattern, Access access, BodyKind body, Handler h,
              Pace pace = Pace::quick);
 
-    // Finds the route for a method and raw path. Literal segments beat parameters.
+    // Finds the route for a method and raw path. Literal segments beat parameters. HEAD
+    // matches the GET route (the server then sends the answer's header only).
     RouteMatch match(std::string_view method, std::string_view raw_path) const;
 
     // The error answer for a failed match (adds Allow on 405).

@@ -460,7 +460,9 @@ private:
             if (bec) {
                 log::error("cannot open upload file", {{"path", upload_path_}, {"what", bec.message()}});
                 keep_alive_ = false;
-                respond(HttpResponse::error(internal_error("cannot store the upload")));
+                // A read-only or full disk: unavailable while it lasts (GET /ready says so too).
+                respond(HttpResponse::error(Error(Errc::unavailable, "the file store cannot take the upload now: " +
+                                                                         bec.message())));
                 return;
             }
             bhttp::async_read(stream_, buffer_, *file_parser_,
@@ -548,6 +550,14 @@ private:
         remove_upload();
         status_ = resp.status;
         if (srv_->shutting_down) keep_alive_ = false;
+        const bool head = req_.method == "HEAD";
+        if (resp.on_stream && head) {
+            // The header an event stream would start with, and no stream.
+            resp.on_stream = nullptr;
+            resp.content_type = "text/event-stream";
+            resp.with_header("Cache-Control", "no-cache");
+            keep_alive_ = false;
+        }
         if (resp.on_stream && !srv_->shutting_down) {
             start_stream(std::move(resp));
             return;
@@ -569,6 +579,7 @@ private:
             }
             fill(*msg, resp);
             msg->prepare_payload();
+            if (head) return write_header_only(msg);
             bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, std::size_t n) {
                 self->after_write(ec, n);
             });
@@ -578,6 +589,7 @@ private:
         fill(*msg, resp);
         msg->body() = std::move(resp.body);
         msg->prepare_payload();
+        if (head) return write_header_only(msg);
         // Write at once what the socket takes (all of it, unless its buffer is full); only
         // the rest waits for the socket.
         auto sr = std::make_shared<bhttp::serializer<false, bhttp::string_body>>(*msg);
@@ -590,6 +602,15 @@ private:
             return;
         }
         after_write(ec, n);
+    }
+
+    // HEAD: the header GET would send (its Content-Length included), without the body.
+    template <class Body>
+    void write_header_only(std::shared_ptr<bhttp::response<Body>> msg) {
+        auto sr = std::make_shared<bhttp::response_serializer<Body>>(*msg);
+        bhttp::async_write_header(stream_, *sr, [self = shared_from_this(), msg, sr](beast::error_code ec, std::size_t n) {
+            self->after_write(ec, n);
+        });
     }
 
     template <class Msg>
@@ -791,14 +812,30 @@ Server::~Server() {
 Result<std::uint16_t> Server::listen() {
     beast::error_code ec;
     auto addr = asio::ip::make_address(impl_->opts.host, ec);
-    if (ec) return bad_request("server.host is not an IP address: " + impl_->opts.host);
+    if (ec) {
+        // A host name (localhost, a name of this machine): its first IPv4 address, else its
+        // first address.
+        tcp::resolver resolver(impl_->io);
+        auto found = resolver.resolve(impl_->opts.host, "", asio::ip::resolver_base::passive, ec);
+        if (ec || found.empty())
+            return bad_request("server.host: cannot resolve '" + impl_->opts.host + "'" +
+                               (ec ? ": " + ec.message() : std::string()));
+        addr = found.begin()->endpoint().address();
+        for (const auto& entry : found)
+            if (entry.endpoint().address().is_v4()) {
+                addr = entry.endpoint().address();
+                break;
+            }
+    }
     tcp::endpoint ep(addr, static_cast<unsigned short>(impl_->opts.port));
     auto& a = impl_->acceptor;
     a.open(ep.protocol(), ec);
     if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) a.bind(ep, ec);
     if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Error(Errc::unavailable, "cannot listen on " + impl_->opts.host + ":" + std::to_string(impl_->opts.port) + ": " + ec.message());
+    if (ec)
+        return Error(Errc::unavailable, "server.host/port: cannot listen on " + impl_->opts.host + ":" +
+                                            std::to_string(impl_->opts.port) + ": " + ec.message());
     return a.local_endpoint().port();
 }
 

@@ -111,23 +111,23 @@ Result<ApprovalRecord> ApprovalService::create(const Principal& actor,
                                                const std::string& part_number,
                                                const CreateApprovalInput& in) {
     if (!valid_part_number(part_number)) return item_not_found(part_number);
-    auto created = db_.transact<ApprovalRecord>(
-        sql::TxMode::write, [&](sql::Tx& tx) -> Result<ApprovalRecord> {
+    auto created = transact_as<ApprovalRecord>(
+        db_, actor, [&](sql::Tx& tx) -> Result<ApprovalRecord> {
             auto item = ItemRepository::find_by_part_number(tx, part_number);
             if (!item) return item_not_found(part_number);
-            return create_checked(tx, actor.username, item->id, in, false);
+            return create_checked(tx, actor, item->id, in, false);
         });
     if (created.ok()) events_.committed();
     return created;
 }
 
-Result<ApprovalRecord> ApprovalService::create_in(sql::Tx& tx, const std::string& actor,
+Result<ApprovalRecord> ApprovalService::create_in(sql::Tx& tx, const Principal& actor,
                                                   const std::string& item_id,
                                                   const CreateApprovalInput& in) {
     return create_checked(tx, actor, item_id, in, true);
 }
 
-Result<ApprovalRecord> ApprovalService::create_checked(sql::Tx& tx, const std::string& actor,
+Result<ApprovalRecord> ApprovalService::create_checked(sql::Tx& tx, const Principal& actor,
                                                        const std::string& item_id,
                                                        const CreateApprovalInput& in,
                                                        bool managed_ok) {
@@ -146,7 +146,7 @@ Result<ApprovalRecord> ApprovalService::create_checked(sql::Tx& tx, const std::s
     if (in.eco_number && in.eco_number->size() > kMaxEcoNumber)
         return bad_request("eco_number must be at most " + std::to_string(kMaxEcoNumber) +
                            " bytes");
-    if (in.eco_number && !trim(*in.eco_number).empty()) a.eco_number = in.eco_number;
+    if (in.eco_number && !blank(*in.eco_number)) a.eco_number = in.eco_number;
 
     if (!valid_resource_type(in.resource_type))
         return bad_request("resource_type must be 1-64 characters of a-z 0-9 _ . -");
@@ -164,7 +164,7 @@ Result<ApprovalRecord> ApprovalService::create_checked(sql::Tx& tx, const std::s
                                item->id + ") or absent");
         a.resource_id = item->id;
     } else {
-        if (trim(in.resource_id).empty())
+        if (blank(in.resource_id))
             return bad_request("resource_id is required when resource_type is not 'item'");
         a.resource_id = in.resource_id;
     }
@@ -182,7 +182,31 @@ Result<ApprovalRecord> ApprovalService::create_checked(sql::Tx& tx, const std::s
         if (!u) return bad_request(at + ".username '" + d.username + "' is not a known user");
         if (!u->active)
             return bad_request(at + ".username '" + d.username + "' is not an active user");
+        // A designee who could never sign would leave the gate open for ever.
+        if (!may_sign_gate(d.role, u->role))
+            return bad_request(u->username + " is " + role_name(u->role) + " and cannot sign the " + d.role +
+                               " gate of " + wf->name + ", which needs the " + d.role + " role or above");
+        if (!allow_self_approval_ && u->username == actor.username)
+            return bad_request(u->username + " asks for this approval and may not sign it "
+                               "(approvals.allow_self_approval is false): name someone else");
         a.signers.push_back({u->username, d.role});
+    }
+    // Every required gate needs somebody who could sign it.
+    for (const auto& g : wf->gates) {
+        if (!g.required || std::any_of(a.signers.begin(), a.signers.end(),
+                                       [&](const ApprovalSigner& d) { return d.role == g.role; }))
+            continue;
+        auto need = parse_role(g.role);
+        if (!need)
+            return bad_request("the " + g.label + " gate (" + g.role + ") of " + wf->name +
+                               " needs a designated signer: name one in 'signers'");
+        // auth.enabled: false: every request, a signature included, is the synthetic admin.
+        bool signable = actor.synthetic
+                            ? allow_self_approval_
+                            : UserRepository::count_eligible(tx, *need, allow_self_approval_ ? "" : actor.username) > 0;
+        if (!signable)
+            return bad_request("nobody could sign the " + g.label + " gate of " + wf->name + ": it needs an active " +
+                               g.role + " or above" + (allow_self_approval_ ? "" : " other than " + actor.username));
     }
 
     SILO_TRY(a.state, initial_state(*wf, in.draft));
@@ -190,13 +214,13 @@ Result<ApprovalRecord> ApprovalService::create_checked(sql::Tx& tx, const std::s
     a.item_id = item->id;
     a.part_number = item->part_number;
     a.workflow = wf->name;
-    a.created_by = a.updated_by = actor;
+    a.created_by = a.updated_by = actor.username;
     a.created_at = a.updated_at = now_millis();
     ApprovalRepository::insert(tx, a);
 
     auto signers = nlohmann::json::array();
     for (const auto& s : a.signers) signers.push_back({{"username", s.username}, {"role", s.role}});
-    record(tx, actor, "approval.created", a, nlohmann::json::object(),
+    record(tx, actor.username, "approval.created", a, nlohmann::json::object(),
            {{"eco_number", a.eco_number ? nlohmann::json(*a.eco_number) : nlohmann::json()},
             {"signers", std::move(signers)}},
            a.created_at);
@@ -230,6 +254,12 @@ Result<ApprovalPage> ApprovalService::list_for_item(const std::string& part_numb
 }
 
 Result<ApprovalPage> ApprovalService::list(const Principal& caller, const ApprovalQuery& q) {
+    // A filter that no approval could ever match is a mistake, not an empty list.
+    if (!q.state.empty() && q.state != kStateCancelled &&
+        std::none_of(workflows_.begin(), workflows_.end(), [&](const auto& w) { return w.second.has_state(q.state); }))
+        return bad_request("state '" + q.state + "' is not a state of any loaded workflow (nor cancelled)");
+    if (!q.resource_type.empty() && !valid_resource_type(q.resource_type))
+        return bad_request("resource_type must be 1-64 characters of a-z 0-9 _ . -");
     return db_.transact<ApprovalPage>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<ApprovalPage> {
         if (!q.inbox)
             return ApprovalRepository::list(tx, {q.state, q.resource_type}, q.limit, q.offset);
@@ -273,8 +303,8 @@ Result<std::optional<ApprovalRecord>> ApprovalService::find_pending(
 Result<ApprovalRecord> ApprovalService::submit(const Principal& actor, const std::string& id) {
     auto key = canonical_id(id);
     if (!key) return approval_not_found(id);
-    auto submitted = db_.transact<ApprovalRecord>(
-        sql::TxMode::write, [&](sql::Tx& tx) -> Result<ApprovalRecord> {
+    auto submitted = transact_as<ApprovalRecord>(
+        db_, actor, [&](sql::Tx& tx) -> Result<ApprovalRecord> {
             if (!ApprovalRepository::lock(tx, *key)) return approval_not_found(id);
             auto a = ApprovalRepository::find(tx, *key);
             if (!a) return approval_not_found(id);
@@ -305,8 +335,8 @@ Result<ApprovalRecord> ApprovalService::sign(const Principal& signer, const std:
     auto key = canonical_id(id);
     if (!key) return approval_not_found(id);
 
-    auto signed_ = db_.transact<ApprovalRecord>(
-        sql::TxMode::write, [&](sql::Tx& tx) -> Result<ApprovalRecord> {
+    auto signed_ = transact_as<ApprovalRecord>(
+        db_, signer, [&](sql::Tx& tx) -> Result<ApprovalRecord> {
             std::optional<ItemRecord> item;
             if (part_number) {
                 item = ItemRepository::find_by_part_number(tx, *part_number);
@@ -355,6 +385,33 @@ Result<ApprovalRecord> ApprovalService::sign(const Principal& signer, const std:
         });
     if (signed_.ok()) events_.committed();
     return signed_;
+}
+
+Result<ApprovalRecord> ApprovalService::withdraw(const Principal& actor, const std::string& id,
+                                                 const std::string& reason) {
+    if (reason.size() > kMaxComment)
+        return bad_request("reason must be at most " + std::to_string(kMaxComment) + " bytes");
+    auto key = canonical_id(id);
+    if (!key) return approval_not_found(id);
+    auto withdrawn = transact_as<ApprovalRecord>(db_, actor, [&](sql::Tx& tx) -> Result<ApprovalRecord> {
+        if (!ApprovalRepository::lock(tx, *key)) return approval_not_found(id);
+        auto a = ApprovalRepository::find(tx, *key);
+        if (!a) return approval_not_found(id);
+        if (actor.username != a->created_by && actor.role != Role::admin)
+            return forbidden("only the creator of an approval or an admin may cancel it");
+        if (a->state != kStateDraft && a->state != kStatePending)
+            return conflict("approval is " + a->state + "; it cannot be cancelled");
+        a->state = kStateCancelled;
+        a->updated_at = now_millis();
+        a->updated_by = actor.username;
+        ApprovalRepository::set_state(tx, a->id, a->state, a->updated_at, actor.username);
+        if (auto hook = hook_for(a->resource_type)) SILO_CHECK((*hook)(tx, *a, a->state));
+        record(tx, actor.username, "approval.completed", *a, nlohmann::json::object(), {{"reason", reason}},
+               a->updated_at);
+        return std::move(*a);
+    });
+    if (withdrawn.ok()) events_.committed();
+    return withdrawn;
 }
 
 Status ApprovalService::cancel(sql::Tx& tx, const std::string& approval_id,

@@ -57,7 +57,8 @@ struct ApprovalQuery {
 class ApprovalService {
   public:
     // Runs inside the transaction of the signature that moved the approval to final_state (a
-    // state other than draft/pending/cancelled), after the approval row is updated and before
+    // state other than draft/pending; "cancelled" when withdrawn), after the approval row is
+    // updated and before
     // the approval.signed / approval.completed rows are appended (so the hook's own audit rows
     // and events precede them). An error rolls the signature back and is the signer's answer.
     // It may run again if the transaction is retried (busy database): it must do all its work
@@ -86,7 +87,7 @@ class ApprovalService {
 
     // The same inside the caller's transaction, for the item with id item_id, without the
     // managed resource_type check. Writes the approval.created audit row and event.
-    Result<ApprovalRecord> create_in(sql::Tx& tx, const std::string& actor,
+    Result<ApprovalRecord> create_in(sql::Tx& tx, const Principal& actor,
                                      const std::string& item_id, const CreateApprovalInput& in);
 
     // 404 when there is no such approval (or id is not a UUID).
@@ -98,7 +99,8 @@ class ApprovalService {
                                        std::int64_t offset);
 
     // GET /api/approvals: by state and resource_type, newest first; with inbox, only pending
-    // approvals that `caller` is eligible to sign now and has not signed.
+    // approvals that `caller` is eligible to sign now and has not signed. 400 for a state no
+    // loaded workflow declares (cancelled aside) or a malformed resource_type.
     Result<ApprovalPage> list(const Principal& caller, const ApprovalQuery& q);
 
     // draft -> pending, by the creator or an admin (else 403). 409 when not a draft. Writes
@@ -113,8 +115,17 @@ class ApprovalService {
     Result<ApprovalRecord> sign(const Principal& signer, const std::string& id, const SignInput& in,
                                 const std::optional<std::string>& part_number = std::nullopt);
 
+    // POST /api/approvals/{id}/cancel: the creator or an admin withdraws a draft or pending
+    // approval (403 anyone else; 404 unknown; 409 already terminal; 400 reason too long). It
+    // becomes `cancelled`; a managed resource type's completion hook runs with final state
+    // "cancelled" (a force-release request is dropped and its holder told); the
+    // approval.completed audit row carries the reason.
+    Result<ApprovalRecord> withdraw(const Principal& actor, const std::string& id, const std::string& reason);
+
     // Registers what happens when an approval of resource_type completes (one hook per type;
-    // a second registration replaces the first).
+    // a second registration replaces the first). It also runs, with final state "cancelled",
+    // when a person withdraws the approval (withdraw), but not when the owning service
+    // cancels it itself (cancel).
     void on_complete(const std::string& resource_type, CompletionHook hook);
 
     // Inside the caller's transaction: sets a draft or pending approval to `cancelled` (a
@@ -133,7 +144,7 @@ class ApprovalService {
   private:
     std::optional<CompletionHook> hook_for(const std::string& resource_type) const;
     Result<SignerInfo> signer_info(sql::Tx& tx, const Principal& p) const;
-    Result<ApprovalRecord> create_checked(sql::Tx& tx, const std::string& actor,
+    Result<ApprovalRecord> create_checked(sql::Tx& tx, const Principal& actor,
                                           const std::string& item_id, const CreateApprovalInput& in,
                                           bool managed_ok);
 

@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/user_repository.hpp"
 #include "service/item_service.hpp"
 #include "storage/item_repository.hpp"
 #include "storage/session_repository.hpp"
@@ -56,7 +57,7 @@ Result<CheckpointRecord> CheckpointService::create(const Principal& p, const std
 
     std::vector<CheckpointRecord> trimmed;
     std::optional<std::string> work;
-    auto r = db_.transact<CheckpointRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<CheckpointRecord> {
+    auto r = transact_as<CheckpointRecord>(db_, p, [&](sql::Tx& tx) -> Result<CheckpointRecord> {
         trimmed.clear();
         work.reset();
         SILO_TRY(auto item, live_item(tx, part_number));
@@ -132,7 +133,7 @@ Result<CheckpointRecord> CheckpointService::get(const std::string& part_number, 
 Status CheckpointService::remove(const Principal& p, const std::string& part_number, const std::string& id) {
     SILO_TRY(auto c, get(part_number, id));
     if (c.user_id != p.user_id && p.role != Role::admin) return forbidden("only the owner or an admin may delete a checkpoint");
-    SILO_CHECK(db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+    SILO_CHECK(transact_as(db_, p, [&](sql::Tx& tx) -> Status {
         if (!CheckpointRepository::remove(tx, c.id)) return checkpoint_not_found(id);
         AuditRepository::append(tx, {p.username, "checkpoint.deleted", "checkpoint", c.id,
                                      {{"part_number", c.part_number}, {"owner", c.username}, {"context", c.context},

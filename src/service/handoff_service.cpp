@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/user_repository.hpp"
 #include "storage/checkpoint_repository.hpp"
 #include "storage/item_repository.hpp"
 #include "storage/session_repository.hpp"
@@ -61,9 +62,19 @@ void HandoffService::install_hooks() {
         auto pending = ForceReleaseRepository::find(tx, a.resource_id);
         if (!pending || pending->approval_id != a.id) return {};
         ForceReleaseRepository::take(tx, a.resource_id);
-        if (final_state != "approved") return {};  // rejected: the session stays held
         auto s = SessionRepository::find(tx, a.resource_id);
         if (!s) return {};
+        if (final_state == kStateCancelled) {  // withdrawn by its admin or another: tell the holder
+            AuditRepository::append(tx, {a.updated_by, "edit.force_release_cancelled", kResourceType, s->id,
+                                         {{"approval_id", a.id}, {"admin", pending->admin},
+                                          {"part_number", s->part_number}, {"holder", s->username}}},
+                                    a.updated_at);
+            emit(tx, "edit.force_release_cancelled", Audience::workstation, s->workstation_id,
+                 {{"item_id", s->item_id}, {"part_number", s->part_number}, {"session_id", s->id},
+                  {"approval_id", a.id}, {"cancelled_by", a.updated_by}});
+            return {};
+        }
+        if (final_state != "approved") return {};  // rejected: the session stays held
         // The work file stays where it is: the session row that named it is gone, and the
         // checkpoint holds its own link; the work-file sweep removes the original.
         std::optional<std::string> work;
@@ -78,7 +89,7 @@ Result<HandoffOutcome> HandoffService::request(const Principal& p, const std::st
     if (utf8_length(message) > kMaxMessage) return bad_request("message must be at most 2000 characters");
     SILO_TRY(auto s, sessions_.get(part_number, session_id));
     if (s.user_id == p.user_id) return conflict("you hold this session yourself");
-    auto r = db_.transact<HandoffRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<HandoffRecord> {
+    auto r = transact_as<HandoffRecord>(db_, p, [&](sql::Tx& tx) -> Result<HandoffRecord> {
         auto cur = SessionRepository::find(tx, s.id);
         if (!cur) return session_not_found(session_id);
         HandoffRecord h;
@@ -94,7 +105,11 @@ Result<HandoffOutcome> HandoffService::request(const Principal& p, const std::st
         h.message = message;
         h.status = "pending";
         h.created_at = now_millis();
-        HandoffRepository::insert(tx, h);
+        if (!HandoffRepository::insert(tx, h)) {
+            auto mine = HandoffRepository::find_pending(tx, s.id, p.user_id);
+            return Error(Errc::conflict, "you already asked for this session; that request is still pending",
+                         mine ? nlohmann::json{{"handoff", handoff_json(*mine)}} : nlohmann::json::object());
+        }
         AuditRepository::append(tx, {p.username, "edit.handoff_requested", "edit_session", s.id,
                                      {{"handoff_id", h.id}, {"part_number", s.part_number}, {"requester", p.username},
                                       {"holder", s.username}, {"message", message}}},
@@ -115,7 +130,7 @@ Result<HandoffOutcome> HandoffService::request(const Principal& p, const std::st
 Result<HandoffRecord> HandoffService::decline(const Principal& p, const std::string& id, const std::string& message) {
     if (utf8_length(message) > kMaxMessage) return bad_request("message must be at most 2000 characters");
     if (!is_uuid(id)) return not_found("no handoff request " + id);
-    auto r = db_.transact<HandoffRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<HandoffRecord> {
+    auto r = transact_as<HandoffRecord>(db_, p, [&](sql::Tx& tx) -> Result<HandoffRecord> {
         auto h = HandoffRepository::find(tx, to_lower_uuid(id));
         if (!h) return not_found("no handoff request " + id);
         if (h->holder_id != p.user_id) return forbidden("only the holder may decline a handoff request");
@@ -194,7 +209,7 @@ Result<std::optional<std::string>> HandoffService::force_release_in(sql::Tx& tx,
 Result<ForceReleaseOutcome> HandoffService::force_release(const Principal& admin, const std::string& part_number,
                                                           const std::string& session_id, const std::string& reason,
                                                           const std::vector<std::string>& approvers) {
-    if (trim(reason).empty()) return bad_request("a reason is required to force-release a session");
+    if (blank(reason)) return bad_request("a reason is required to force-release a session");
     if (utf8_length(reason) > kMaxMessage) return bad_request("reason must be at most 2000 characters");
     SILO_TRY(auto signers, designations(approvers));
     SILO_TRY(auto s, sessions_.get(part_number, session_id));
@@ -203,8 +218,8 @@ Result<ForceReleaseOutcome> HandoffService::force_release(const Principal& admin
 
     if (!cfg_.force_release_requires_approval) {
         std::optional<std::string> work;
-        auto r = db_.transact<std::optional<std::string>>(
-            sql::TxMode::write, [&](sql::Tx& tx) -> Result<std::optional<std::string>> {
+        auto r = transact_as<std::optional<std::string>>(
+            db_, admin, [&](sql::Tx& tx) -> Result<std::optional<std::string>> {
                 auto cur = SessionRepository::find(tx, s.id);
                 if (!cur) return session_not_found(session_id);
                 return force_release_in(tx, *cur, admin.username, reason, std::nullopt, work);
@@ -216,7 +231,7 @@ Result<ForceReleaseOutcome> HandoffService::force_release(const Principal& admin
         return out;
     }
 
-    auto r = db_.transact<ForceReleaseOutcome>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<ForceReleaseOutcome> {
+    auto r = transact_as<ForceReleaseOutcome>(db_, admin, [&](sql::Tx& tx) -> Result<ForceReleaseOutcome> {
         auto cur = SessionRepository::find(tx, s.id);
         if (!cur) return session_not_found(session_id);
         ForceReleaseOutcome o;
@@ -235,7 +250,7 @@ Result<ForceReleaseOutcome> HandoffService::force_release(const Principal& admin
         in.signers = signers;
         in.resource_type = kResourceType;
         in.resource_id = s.id;
-        SILO_TRY(auto a, approvals_.create_in(tx, admin.username, s.item_id, in));
+        SILO_TRY(auto a, approvals_.create_in(tx, admin, s.item_id, in));
         ForceReleaseRepository::set_approval(tx, s.id, a.id);
         AuditRepository::append(tx, {admin.username, "edit.force_release_requested", kResourceType, s.id,
                                      {{"admin", admin.username}, {"reason", reason}, {"holder", s.username},

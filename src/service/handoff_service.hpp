@@ -54,7 +54,8 @@ public:
     // Registers the session-end and approval-completion hooks. Call once, at start.
     void install_hooks();
 
-    // 404 not an active session of that item; 409 the caller holds it; 400 message too long.
+    // 404 not an active session of that item; 409 the caller holds it, or already has a
+    // pending request on it (the error's `handoff` field is that request); 400 message too long.
     Result<HandoffOutcome> request(const Principal& p, const std::string& part_number, const std::string& session_id,
                                    const std::string& message);
     // The holder declines (403 anyone else); 404 unknown; 409 no longer pending.

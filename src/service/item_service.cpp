@@ -2,7 +2,10 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "service/session_service.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/session_repository.hpp"
+#include "storage/user_repository.hpp"
 
 namespace silo {
 
@@ -37,7 +40,7 @@ Result<ItemRecord> ItemService::create(const Principal& actor, const CreateItemI
     if (in.part_number) {
         if (in.schema || in.category) return bad_request("give either part_number or schema and category, not both");
         if (!valid_part_number(*in.part_number))
-            return bad_request("part_number must be 1-64 characters of A-Z a-z 0-9 . _ -");
+            return bad_request("part_number must be 1-64 characters of A-Z a-z 0-9 . _ -, and not . or ..");
     } else {
         if (!in.schema || !in.category) return bad_request("part_number is required (or schema and category)");
         auto it = schemas_.find(*in.schema);
@@ -52,7 +55,7 @@ Result<ItemRecord> ItemService::create(const Principal& actor, const CreateItemI
     rec.description = in.description;
     rec.created_by = actor.username;
     rec.created_at = rec.updated_at = now_millis();
-    auto created = db_.transact<ItemRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<ItemRecord> {
+    auto created = transact_as<ItemRecord>(db_, actor, [&](sql::Tx& tx) -> Result<ItemRecord> {
         if (!schema) {
             rec.part_number = *in.part_number;
             if (!ItemRepository::insert(tx, rec))
@@ -103,7 +106,7 @@ Result<ItemRecord> ItemService::update(const Principal& actor, const std::string
                                        const UpdateItemInput& in) {
     SILO_CHECK(validate_fields(in.description, in.item_type));
     if (!valid_part_number(part_number)) return item_not_found(part_number);
-    auto updated = db_.transact<ItemRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<ItemRecord> {
+    auto updated = transact_as<ItemRecord>(db_, actor, [&](sql::Tx& tx) -> Result<ItemRecord> {
         auto rec = ItemRepository::find_by_part_number(tx, part_number);
         if (!rec) return item_not_found(part_number);
         if (in.description) rec->description = *in.description;
@@ -119,11 +122,28 @@ Result<ItemRecord> ItemService::update(const Principal& actor, const std::string
 
 Status ItemService::archive(const Principal& actor, const std::string& part_number) {
     if (!valid_part_number(part_number)) return item_not_found(part_number);
-    auto archived = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+    auto archived = transact_as(db_, actor, [&](sql::Tx& tx) -> Status {
         auto rec = ItemRepository::find_by_part_number(tx, part_number);
         if (!rec) return item_not_found(part_number);
         Millis now = now_millis();
+        // Archive first (that locks the row: an acquire in flight, which holds it shared,
+        // commits before), then look for sessions: a held item is not archived, or its
+        // holders could neither push their work nor be force-released (issue 20).
         if (!ItemRepository::archive(tx, rec->id, now)) return item_not_found(part_number);
+        auto held = SessionRepository::list(tx, {rec->id, "", ""});
+        if (!held.empty()) {
+            auto sessions = nlohmann::json::array();
+            std::string who;
+            for (const auto& s : held) {
+                sessions.push_back(session_json(s));
+                if (who.find(s.username) == std::string::npos) who += (who.empty() ? "" : ", ") + s.username;
+            }
+            return Error(Errc::conflict,
+                         rec->part_number + " has " + std::to_string(held.size()) + " active edit session" +
+                             (held.size() == 1 ? "" : "s") + " (" + who +
+                             "): release or force-release them before archiving it",
+                         {{"sessions", std::move(sessions)}});
+        }
         record_item(tx, actor, "item.deleted", *rec, now);
         return {};
     });
@@ -145,6 +165,13 @@ Error item_not_found(const std::string& part_number) { return not_found("item '"
 Result<ItemRecord> live_item(sql::Tx& tx, const std::string& part_number) {
     if (!valid_part_number(part_number)) return item_not_found(part_number);
     auto item = ItemRepository::find_by_part_number(tx, part_number);
+    if (!item) return item_not_found(part_number);
+    return std::move(*item);
+}
+
+Result<ItemRecord> locked_live_item(sql::Tx& tx, const std::string& part_number) {
+    if (!valid_part_number(part_number)) return item_not_found(part_number);
+    auto item = ItemRepository::lock_by_part_number(tx, part_number);
     if (!item) return item_not_found(part_number);
     return std::move(*item);
 }

@@ -40,6 +40,8 @@ public:
     Result<ItemRecord> get_by_id(const std::string& id);
     Result<ItemPage> list(const std::string& q, std::int64_t limit, std::int64_t offset);
     Result<ItemRecord> update(const Principal& actor, const std::string& part_number, const UpdateItemInput& in);
+    // 404 unknown; 409 while anyone holds an edit session on the item (the error's `sessions`
+    // lists them): archiving it would strand their work.
     Status archive(const Principal& actor, const std::string& part_number);
     // The ids of the live items among these part numbers (unknown ones are left out).
     Result<std::vector<std::string>> ids_of(const std::vector<std::string>& part_numbers);
@@ -56,5 +58,7 @@ private:
 Error item_not_found(const std::string& part_number);
 // The live item with this part number, inside tx (404 item_not_found otherwise).
 Result<ItemRecord> live_item(sql::Tx& tx, const std::string& part_number);
+// The same, locked against being archived until tx ends (ItemRepository::lock_by_part_number).
+Result<ItemRecord> locked_live_item(sql::Tx& tx, const std::string& part_number);
 
 }  // namespace silo

@@ -4,6 +4,7 @@
 #include "core/strings.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/user_repository.hpp"
 #include "service/item_service.hpp"
 #include "storage/item_repository.hpp"
 
@@ -28,7 +29,7 @@ Result<RevisionRecord> RevisionService::upload(const Principal& p, const std::st
     if (utf8_length(comment) > kMaxComment) return bad_request("comment must be at most 2000 characters");
     if (!valid_part_number(part_number)) return item_not_found(part_number);
     SILO_TRY(auto blob, blobs_.put(temp_file, "revisions"));
-    auto r = db_.transact<RevisionRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<RevisionRecord> {
+    auto r = transact_as<RevisionRecord>(db_, p, [&](sql::Tx& tx) -> Result<RevisionRecord> {
         SILO_TRY(auto item, live_item(tx, part_number));
         RevisionRecord rev;
         rev.item_id = item.id;

@@ -6,6 +6,7 @@
 #include "core/strings.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/user_repository.hpp"
 #include "storage/blob_store.hpp"
 #include "service/item_service.hpp"
 #include "storage/item_repository.hpp"
@@ -59,15 +60,15 @@ Result<AcquireResult> SessionService::acquire(const Principal& p, const std::str
                                               const AcquireInput& in) {
     if (!valid_context_level(in.context_level))
         return bad_request("context_level must be one of sketch, partdesign, assembly");
-    if (trim(in.object_id).empty() || in.object_id.size() > kMaxObjectId)
+    if (blank(in.object_id) || in.object_id.size() > kMaxObjectId)
         return bad_request("object_id must be 1 to 256 characters");
     if (!is_uuid(in.workstation_id)) return bad_request("workstation_id must be a UUID");
     if (in.dependency_cone.size() > kMaxConeNodes) return bad_request("dependency_cone has too many node keys");
     for (const auto& n : in.dependency_cone)
         if (n.empty() || n.size() > kMaxNodeKey) return bad_request("dependency_cone node keys must be 1 to 512 characters");
     if (!valid_part_number(part_number)) return item_not_found(part_number);
-    auto r = db_.transact<AcquireResult>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<AcquireResult> {
-        SILO_TRY(auto item, live_item(tx, part_number));
+    auto r = transact_as<AcquireResult>(db_, p, [&](sql::Tx& tx) -> Result<AcquireResult> {
+        SILO_TRY(auto item, locked_live_item(tx, part_number));  // not archived meanwhile
         auto ws = WorkstationRepository::find(tx, to_lower_uuid(in.workstation_id));
         if (!ws || ws->user_id != p.user_id) return forbidden("workstation_id is not one of your workstations");
         AcquireResult out;
@@ -174,7 +175,7 @@ Status SessionService::release(const Principal& p, const std::string& part_numbe
     if (!valid_part_number(part_number)) return item_not_found(part_number);
     if (!is_uuid(session_id)) return session_not_found(session_id);
     std::optional<std::string> work;
-    SILO_CHECK(db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+    SILO_CHECK(transact_as(db_, p, [&](sql::Tx& tx) -> Status {
         auto s = SessionRepository::find(tx, to_lower_uuid(session_id));
         if (!s || part_number_key(s->part_number) != part_number_key(part_number)) {
             if (!ItemRepository::find_by_part_number(tx, part_number)) return item_not_found(part_number);
@@ -203,7 +204,7 @@ Result<SessionRecord> SessionService::put_work(const Principal& p, const std::st
     fs::rename(temp_file, dest, ec);
     if (ec) return internal_error("the upload could not be stored");
     std::string previous;
-    auto r = db_.transact<SessionRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<SessionRecord> {
+    auto r = transact_as<SessionRecord>(db_, p, [&](sql::Tx& tx) -> Result<SessionRecord> {
         auto cur = SessionRepository::find(tx, s.id);
         if (!cur) return session_not_found(session_id);
         previous = cur->work_path;

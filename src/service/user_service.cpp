@@ -2,8 +2,10 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/strings.hpp"
 #include "domain/part_number.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/user_repository.hpp"
 
 namespace silo {
 
@@ -22,16 +24,17 @@ std::int64_t active_admins(sql::Tx& tx) {
 
 Status UserService::validate_username(const std::string& u) {
     // Usernames share the part-number alphabet: safe in URLs, logs and audit rows.
-    if (!valid_part_number(u)) return bad_request("username must be 1-64 characters of A-Z a-z 0-9 . _ -");
+    if (!valid_part_number(u)) return bad_request("username must be 1-64 characters of A-Z a-z 0-9 . _ -, and not . or ..");
     return {};
 }
 
 Status UserService::validate_password(const std::string& p) {
-    if (p.size() < 8 || p.size() > 1024) return bad_request("password must be 8 to 1024 characters");
+    auto n = utf8_length(p);
+    if (n < 8 || n > 1024) return bad_request("password must be 8 to 1024 characters long");
     return {};
 }
 
-Result<UserRecord> UserService::create(const std::string& actor, const NewUser& in) {
+Result<UserRecord> UserService::create(const Principal& actor, const NewUser& in) {
     SILO_CHECK(validate_username(in.username));
     SILO_CHECK(validate_password(in.password));
     if (in.display_name.size() > 200 || in.email.size() > 320)
@@ -44,20 +47,20 @@ Result<UserRecord> UserService::create(const std::string& actor, const NewUser& 
     u.role = in.role;
     u.password_hash = hasher_.hash(in.password);
     u.created_at = u.updated_at = now_millis();
-    return db_.transact<UserRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<UserRecord> {
+    return transact_as<UserRecord>(db_, actor, [&](sql::Tx& tx) -> Result<UserRecord> {
         if (!UserRepository::insert(tx, u)) return conflict("user '" + in.username + "' already exists");
-        AuditRepository::append(tx, {actor, "user.created", "user", u.id, user_details(u)}, u.created_at);
+        AuditRepository::append(tx, {actor.username, "user.created", "user", u.id, user_details(u)}, u.created_at);
         return u;
     });
 }
 
-Result<UserRecord> UserService::update(const std::string& actor, const std::string& username, const UserPatch& patch) {
+Result<UserRecord> UserService::update(const Principal& actor, const std::string& username, const UserPatch& patch) {
     if (patch.password) SILO_CHECK(validate_password(*patch.password));
     if ((patch.display_name && patch.display_name->size() > 200) || (patch.email && patch.email->size() > 320))
         return bad_request("display_name must be at most 200 and email at most 320 characters");
     std::string new_hash = patch.password ? hasher_.hash(*patch.password) : std::string();
     bool deactivated = false;
-    auto r = db_.transact<UserRecord>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<UserRecord> {
+    auto r = transact_as<UserRecord>(db_, actor, [&](sql::Tx& tx) -> Result<UserRecord> {
         auto u = UserRepository::find_by_username(tx, username);
         if (!u) return not_found("no user '" + username + "'");
         bool was_active_admin = u->active && u->role == Role::admin;
@@ -73,11 +76,16 @@ Result<UserRecord> UserService::update(const std::string& actor, const std::stri
         UserRepository::update(tx, *u);
         auto details = user_details(*u);
         details["password_changed"] = patch.password.has_value();
-        AuditRepository::append(tx, {actor, "user.updated", "user", u->id, details}, u->updated_at);
+        AuditRepository::append(tx, {actor.username, "user.updated", "user", u->id, details}, u->updated_at);
         deactivated = was_active && !u->active;
         if (!u->active) {
             // A deactivated user's browser sessions end with the account.
-            tx.exec("DELETE FROM browser_sessions WHERE user_id = $1", {u->id});
+            BrowserSessionRepository::remove_for_user(tx, u->id, "");
+        } else if (patch.password) {
+            // So do the sessions a stolen password may have opened (OWASP session
+            // management), but the one the user changed it from.
+            bool own = actor.user_id == u->id && actor.via_cookie;
+            BrowserSessionRepository::remove_for_user(tx, u->id, own ? actor.session_id : "");
         }
         return std::move(*u);
     });
@@ -119,7 +127,7 @@ Result<bool> UserService::ensure_admin(const std::string& username, const std::s
     nu.username = username;
     nu.password = password;
     nu.role = Role::admin;
-    auto r = create("system", nu);
+    auto r = create(system_principal("system"), nu);
     if (!r.ok() && r.error().code == Errc::conflict) return false;  // another instance won the race
     if (!r.ok()) return std::move(r).error();
     return true;

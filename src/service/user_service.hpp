@@ -41,10 +41,13 @@ class UserService {
 public:
     UserService(sql::Database& db, PasswordHasher& hasher) : db_(db), hasher_(hasher) {}
 
-    // actor: the username recorded in the audit row ("cli" from the command line).
-    Result<UserRecord> create(const std::string& actor, const NewUser& in);
-    // 404 unknown user; 409 when the change would leave no active admin.
-    Result<UserRecord> update(const std::string& actor, const std::string& username, const UserPatch& patch);
+    // actor: who asks (system_principal("cli") from the command line); its username goes into
+    // the audit row.
+    Result<UserRecord> create(const Principal& actor, const NewUser& in);
+    // 404 unknown user; 409 when the change would leave no active admin. A new password ends
+    // the user's browser sessions, except the one that made the change (the user changing
+    // their own password stays logged in there); a deactivation ends all of them.
+    Result<UserRecord> update(const Principal& actor, const std::string& username, const UserPatch& patch);
     Result<UserPage> list(std::int64_t limit, std::int64_t offset);
     Result<std::int64_t> count();
     // Whether the user exists and is active.

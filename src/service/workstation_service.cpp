@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "storage/audit_repository.hpp"
+#include "storage/user_repository.hpp"
 
 namespace silo {
 
@@ -15,10 +16,10 @@ constexpr std::size_t kMaxField = 256;
 Result<WorkstationService::Registered> WorkstationService::register_workstation(const Principal& p,
                                                                                const std::string& name,
                                                                                const std::string& fingerprint) {
-    if (trim(name).empty() || name.size() > kMaxField) return bad_request("name must be 1 to 256 characters");
-    if (trim(fingerprint).empty() || fingerprint.size() > kMaxField)
+    if (blank(name) || name.size() > kMaxField) return bad_request("name must be 1 to 256 characters");
+    if (blank(fingerprint) || fingerprint.size() > kMaxField)
         return bad_request("fingerprint must be 1 to 256 characters");
-    return db_.transact<Registered>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<Registered> {
+    return transact_as<Registered>(db_, p, [&](sql::Tx& tx) -> Result<Registered> {
         Registered out;
         if (auto existing = WorkstationRepository::find_by_fingerprint(tx, fingerprint)) {
             if (existing->user_id != p.user_id)
@@ -55,7 +56,7 @@ Result<std::vector<WorkstationRecord>> WorkstationService::list(const Principal&
 Status WorkstationService::remove(const Principal& p, const std::string& id) {
     if (!is_uuid(id)) return not_found("no workstation " + id);
     WorkstationRecord removed;
-    SILO_CHECK(db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+    SILO_CHECK(transact_as(db_, p, [&](sql::Tx& tx) -> Status {
         auto w = WorkstationRepository::find(tx, to_lower_uuid(id));
         if (!w) return not_found("no workstation " + id);
         if (w->user_id != p.user_id) return forbidden("this workstation belongs to another user");

@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -34,6 +36,18 @@ Millis mtime_millis(const fs::directory_entry& e) {
 }
 
 }  // namespace
+
+Status probe_writable(const std::string& dir) {
+    auto path = (fs::path(dir) / (".probe-" + random_hex(8))).string();
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Error(Errc::unavailable, dir + " is not writable: " + std::strerror(errno));
+    bool ok = ::write(fd, "x", 1) == 1 && ::fsync(fd) == 0;
+    int err = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    if (!ok) return Error(Errc::unavailable, dir + " is not writable: " + std::strerror(err));
+    return {};
+}
 
 Result<std::string> hash_and_sync(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY);

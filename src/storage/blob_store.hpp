@@ -24,6 +24,12 @@ struct StoredBlob {
     std::string sha256;  // lower-case hex
 };
 
+// Whether files can be written under dir: creates a small probe file there, syncs and
+// removes it. unavailable naming dir and the cause ("Read-only file system", "No space left
+// on device", "Permission denied") when that fails. For start-up and /ready: a store that
+// cannot take files must not pass for a healthy one.
+Status probe_writable(const std::string& dir);
+
 // SHA-256 (hex) of a file's bytes, after flushing it to disk.
 Result<std::string> hash_and_sync(const std::string& path);
 

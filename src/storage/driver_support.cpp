@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/clock.hpp"
+#include "core/strings.hpp"
 #include "storage/sql.hpp"
 
 namespace silo::sql::detail {
@@ -55,6 +56,10 @@ Status run_with_policy(const char* driver, const std::function<Status()>& attemp
                 case DbError::Kind::unique_violation:
                     spdlog::debug("{}: unique violation: {}", driver, e.what());
                     return Error{Errc::conflict, "a record with the same key already exists"};
+                case DbError::Kind::invalid_text:
+                    spdlog::warn("{}: {}", driver, e.what());
+                    return Error{Errc::bad_request,
+                                 "the request holds text that cannot be stored (a NUL byte or invalid UTF-8)"};
                 case DbError::Kind::other:
                     break;
             }
@@ -65,6 +70,15 @@ Status run_with_policy(const char* driver, const std::function<Status()>& attemp
             spdlog::error("{}: unknown exception in transaction", driver);
         }
         return Error{Errc::internal, "internal database error"};
+    }
+}
+
+void check_text_params(const Params& params) {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const auto* s = std::get_if<std::string>(&params[i]);
+        if (s && (s->find('\0') != std::string::npos || !valid_utf8(*s)))
+            throw DbError(DbError::Kind::invalid_text,
+                          "parameter $" + std::to_string(i + 1) + " holds a NUL byte or invalid UTF-8");
     }
 }
 

@@ -20,10 +20,15 @@ inline constexpr int kMaxRetryableAttempts = 10;
 //   DbError broken_connection  -> attempted once more (the driver has dropped that connection),
 //                                 then Errc::unavailable;
 //   DbError unique_violation   -> Errc::conflict;
+//   DbError invalid_text       -> Errc::bad_request;
 //   anything else              -> Errc::internal "internal database error".
 // The exception's message is logged (spdlog) and never copied into the returned Error.
 // A Status returned by attempt() is passed through unchanged. Thread-safe.
 Status run_with_policy(const char* driver, const std::function<Status()>& attempt);
+
+// Throws DbError invalid_text when a string parameter holds a NUL byte or is not valid UTF-8.
+// Both drivers call it before binding.
+void check_text_params(const Params& params);
 
 // The bookkeeping table, the same text in both dialects.
 inline constexpr const char* kCreateSchemaMigrations =

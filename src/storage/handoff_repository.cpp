@@ -39,12 +39,22 @@ constexpr const char* kForceColumns = "session_id, approval_id, admin, reason, c
 
 }  // namespace
 
-void HandoffRepository::insert(sql::Tx& tx, const HandoffRecord& h) {
-    tx.exec("INSERT INTO handoff_requests (id, session_id, item_id, requester_id, requester, holder_id, holder, "
-            "holder_workstation_id, message, status, response, created_at, resolved_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            {h.id, h.session_id, h.item_id, h.requester_id, h.requester, h.holder_id, h.holder, h.holder_workstation_id,
-             h.message, h.status, h.response, h.created_at, h.resolved_at});
+bool HandoffRepository::insert(sql::Tx& tx, const HandoffRecord& h) {
+    return tx.exec("INSERT INTO handoff_requests (id, session_id, item_id, requester_id, requester, holder_id, "
+                   "holder, holder_workstation_id, message, status, response, created_at, resolved_at) "
+                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+                   "ON CONFLICT (session_id, requester_id) WHERE status = 'pending' DO NOTHING",
+                   {h.id, h.session_id, h.item_id, h.requester_id, h.requester, h.holder_id, h.holder,
+                    h.holder_workstation_id, h.message, h.status, h.response, h.created_at, h.resolved_at}) == 1;
+}
+
+std::optional<HandoffRecord> HandoffRepository::find_pending(sql::Tx& tx, std::string_view session_id,
+                                                             std::string_view requester_id) {
+    auto r = tx.query_one(std::string(kSelect) +
+                              "WHERE h.session_id = $1 AND h.requester_id = $2 AND h.status = 'pending'",
+                          {std::string(session_id), std::string(requester_id)});
+    if (!r) return std::nullopt;
+    return read(*r);
 }
 
 std::optional<HandoffRecord> HandoffRepository::find(sql::Tx& tx, std::string_view id) {

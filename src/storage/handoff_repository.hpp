@@ -42,7 +42,12 @@ struct HandoffPage {
 
 class HandoffRepository {
 public:
-    static void insert(sql::Tx& tx, const HandoffRecord& h);
+    // false when the requester already has a pending request on that session (one at most:
+    // a unique index decides between concurrent requests).
+    static bool insert(sql::Tx& tx, const HandoffRecord& h);
+    // The requester's pending request on a session, if any.
+    static std::optional<HandoffRecord> find_pending(sql::Tx& tx, std::string_view session_id,
+                                                     std::string_view requester_id);
     static std::optional<HandoffRecord> find(sql::Tx& tx, std::string_view id);
     // Newest first.
     static HandoffPage list(sql::Tx& tx, const HandoffFilter& f, std::int64_t limit, std::int64_t offset);

@@ -99,6 +99,11 @@ std::optional<ItemRecord> ItemRepository::find_by_part_number(sql::Tx& tx, std::
     return find_one(tx, kFindByKey, to_lower(pn));
 }
 
+std::optional<ItemRecord> ItemRepository::lock_by_part_number(sql::Tx& tx, std::string_view pn) {
+    static const std::string kLockByKey = kFindByKey + " FOR SHARE";
+    return find_one(tx, tx.dialect() == sql::Dialect::postgres ? kLockByKey : kFindByKey, to_lower(pn));
+}
+
 std::optional<ItemRecord> ItemRepository::find_by_id(sql::Tx& tx, std::string_view id) {
     return find_one(tx, kFindById, std::string(id));
 }

@@ -40,6 +40,11 @@ class ItemRepository {
     // The live (not archived) item with this part number, compared case-insensitively.
     static std::optional<ItemRecord> find_by_part_number(sql::Tx& tx, std::string_view pn);
 
+    // The same, locked against archiving (and other change) until the transaction ends
+    // (PostgreSQL FOR SHARE; SQLite's write lock already serialises): what a write that must
+    // not land on an item being archived reads. Needs a write transaction.
+    static std::optional<ItemRecord> lock_by_part_number(sql::Tx& tx, std::string_view pn);
+
     // The live (not archived) item with this id.
     static std::optional<ItemRecord> find_by_id(sql::Tx& tx, std::string_view id);
 

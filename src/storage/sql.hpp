@@ -56,10 +56,15 @@ private:
 using Rows = std::vector<Row>;
 
 // Thrown by drivers. The transaction boundary (Database::transact) catches every exception:
-// unique_violation -> Errc::conflict, busy/serialization -> retried, others -> Errc::internal.
+// unique_violation -> Errc::conflict, busy/serialization -> retried, invalid_text ->
+// Errc::bad_request, others -> Errc::internal.
 class DbError : public std::runtime_error {
 public:
-    enum class Kind { unique_violation, retryable, broken_connection, other };
+    // invalid_text: a text parameter holds a NUL byte or is not valid UTF-8. Both drivers
+    // refuse it before the statement runs, so that neither stores it cut or altered (libpq
+    // ends text at NUL; SQLite would keep it). The HTTP layer refuses such text first
+    // (core/strings.hpp text_problem); this is the backstop.
+    enum class Kind { unique_violation, retryable, broken_connection, invalid_text, other };
     DbError(Kind k, const std::string& what) : std::runtime_error(what), kind(k) {}
     Kind kind;
 };

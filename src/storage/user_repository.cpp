@@ -46,6 +46,33 @@ sql::Value opt_millis(const std::optional<Millis>& m) { return m ? sql::Value(*m
 
 }  // namespace
 
+std::int64_t UserRepository::count_eligible(sql::Tx& tx, Role role, std::string_view except) {
+    sql::Params params{std::string(to_lower(except))};
+    std::string in;
+    for (Role r : {Role::viewer, Role::editor, Role::admin}) {
+        if (!role_at_least(r, role)) continue;
+        params.push_back(std::string(role_name(r)));
+        in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
+    }
+    return tx.query_one("SELECT COUNT(*) FROM users WHERE active = 1 AND username_key <> $1 AND role IN (" + in + ")",
+                        params)
+        ->i64(0);
+}
+
+Status UserRepository::lock_acting(sql::Tx& tx, const Principal& p) {
+    if (p.synthetic) return {};
+    auto row = tx.query_one(tx.dialect() == sql::Dialect::postgres
+                                ? "SELECT active, role FROM users WHERE id = $1 FOR SHARE"
+                                : "SELECT active, role FROM users WHERE id = $1",
+                            {p.user_id});
+    if (!row || !row->boolean(0)) return Error(Errc::unauthorized, "this account is deactivated");
+    auto role = parse_role(row->str(1)).value_or(Role::viewer);
+    if (!role_at_least(role, p.role))
+        return forbidden(std::string("your role changed to ") + role_name(role) +
+                         " while this request was in flight; nothing was changed");
+    return {};
+}
+
 bool UserRepository::insert(sql::Tx& tx, const UserRecord& u) {
     auto rows = tx.query(
         "INSERT INTO users (id, username, username_key, display_name, email, role, active, auth_source, "
@@ -160,6 +187,10 @@ void BrowserSessionRepository::remove(sql::Tx& tx, std::string_view id) {
 
 void BrowserSessionRepository::remove_expired(sql::Tx& tx, Millis now) {
     tx.exec("DELETE FROM browser_sessions WHERE expires_at < $1", {now});
+}
+
+void BrowserSessionRepository::remove_for_user(sql::Tx& tx, std::string_view user_id, std::string_view keep) {
+    tx.exec("DELETE FROM browser_sessions WHERE user_id = $1 AND id <> $2", {std::string(user_id), std::string(keep)});
 }
 
 }  // namespace silo

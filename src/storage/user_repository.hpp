@@ -57,7 +57,35 @@ public:
     static std::vector<UserRecord> list(sql::Tx& tx, std::int64_t limit, std::int64_t offset, std::int64_t& total);
     static void update(sql::Tx& tx, const UserRecord& u);  // every field but id, username, created_at
     static std::int64_t count(sql::Tx& tx);
+    // Active users whose role is at least `role`, but `except` (a username; '' excepts nobody).
+    static std::int64_t count_eligible(sql::Tx& tx, Role role, std::string_view except);
+
+    // Inside a write transaction on behalf of p: locks p's user row against change until the
+    // transaction ends (PostgreSQL FOR SHARE; SQLite's write lock already serialises) and
+    // checks that the account is still active (else unauthorized) and its role not below the
+    // one p was authenticated with (else forbidden). A request authenticated just before its
+    // user was deactivated or demoted then either commits before that change (which then
+    // sees, and ends, what it wrote) or is refused. The synthetic admin of auth.enabled: false
+    // has no row and passes.
+    static Status lock_acting(sql::Tx& tx, const Principal& p);
 };
+
+// Runs fn in one write transaction on behalf of p, after UserRepository::lock_acting: the
+// way every service writes what a user asked for. Returns fn's result (or the refusal).
+template <class T, class Fn>
+Result<T> transact_as(sql::Database& db, const Principal& p, Fn&& fn) {
+    return db.transact<T>(sql::TxMode::write, [&](sql::Tx& tx) -> Result<T> {
+        SILO_CHECK(UserRepository::lock_acting(tx, p));
+        return fn(tx);
+    });
+}
+template <class Fn>
+Status transact_as(sql::Database& db, const Principal& p, Fn&& fn) {
+    return db.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+        SILO_CHECK(UserRepository::lock_acting(tx, p));
+        return fn(tx);
+    });
+}
 
 class TokenRepository {
 public:
@@ -76,6 +104,8 @@ public:
     static std::optional<std::pair<BrowserSession, UserRecord>> find_by_hash(sql::Tx& tx, std::string_view hash);
     static void remove(sql::Tx& tx, std::string_view id);
     static void remove_expired(sql::Tx& tx, Millis now);
+    // Every browser session of a user but `keep` ('' keeps none).
+    static void remove_for_user(sql::Tx& tx, std::string_view user_id, std::string_view keep);
 };
 
 }  // namespace silo

@@ -531,7 +531,7 @@ INSTANTIATE_TEST_SUITE_P(Db, Approvals, ::testing::Values(Db::sqlite, Db::postgr
 // Without a database parameter.
 
 // With authentication disabled, the synthetic admin creates and (when self-approval is
-// allowed) signs.
+// allowed) signs. Without self-approval nobody could ever sign: the approval is refused.
 TEST(ApprovalsNoAuth, TheSyntheticAdminMaySign) {
     for (bool allow_self : {true, false}) {
         ServerOptions o;
@@ -541,16 +541,19 @@ TEST(ApprovalsNoAuth, TheSyntheticAdminMaySign) {
         auto c = s->client();
         ASSERT_EQ(c.post_json("/api/items", {{"part_number", "NA-1"}}).status, 201);
         auto a = c.post_json("/api/items/NA-1/approvals", {{"workflow", "session-override"}});
-        ASSERT_EQ(a.status, 201) << a.body;
-        EXPECT_EQ(a.js()["created_by"], "admin");
-        auto r = c.post_json("/api/approvals/" + a.js()["id"].get<std::string>() + "/sign",
-                             {{"status", "approved"}});
         if (allow_self) {
+            ASSERT_EQ(a.status, 201) << a.body;
+            EXPECT_EQ(a.js()["created_by"], "admin");
+            auto r = c.post_json("/api/approvals/" + a.js()["id"].get<std::string>() + "/sign",
+                                 {{"status", "approved"}});
             ASSERT_EQ(r.status, 200) << r.body;
             EXPECT_EQ(r.js()["state"], "approved");
             EXPECT_EQ(r.js()["signatures"][0]["username"], "admin");
         } else {
-            EXPECT_EQ(r.status, 403) << r.body;
+            EXPECT_EQ(a.status, 400) << a.body;
+            EXPECT_EQ(a.js()["error"], "bad_request") << a.body;
+            EXPECT_NE(a.body.find("nobody could sign"), std::string::npos) << a.body;
+            EXPECT_EQ(c.get("/api/items/NA-1/approvals").header("x-total-count"), "0");
         }
         EXPECT_EQ(s->stop(), 0) << s->log();
     }

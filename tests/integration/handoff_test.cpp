@@ -297,6 +297,8 @@ TEST_P(Handoff, BadRequestsAreRefusedAndWriteNothing) {
     const std::string ascii(2000, 'a');
     auto ok = request_handoff(bob, "HO-2", sid, {{"message", ascii}});
     EXPECT_EQ(ok.status, 202) << ok.body;
+    // (one pending request per requester: alice declines before bob asks again)
+    ASSERT_EQ(decline(alice, str(ok.js(), "handoff_id"), json::object()).status, 200);
     auto wide = request_handoff(bob, "HO-2", sid, {{"message", accents(2000)}});
     EXPECT_EQ(wide.status, 202) << "2000 characters (4000 UTF-8 bytes) must be accepted: " << wide.body;
     auto e = s_a1.wait_for("edit.handoff_requested", sid);
@@ -356,7 +358,9 @@ TEST_P(Handoff, UndeliveredRequestIsReplayedWhenTheHoldersWorkstationReconnects)
         ASSERT_TRUE(f) << "not replayed with the Last-Event-ID header: " << hdr.all();
         EXPECT_EQ(str(f->js(), "handoff_id"), hid) << f->raw;
     }
-    // A later request, with a1 online again, is delivered.
+    // A later request, with a1 online again, is delivered (after alice declined the first:
+    // one pending request per requester).
+    ASSERT_EQ(decline(alice, hid, json::object()).status, 200);
     auto r2 = request_handoff(bob, "HO-3", sid, {{"message", "now?"}});
     ASSERT_EQ(r2.status, 202) << r2.body;
     EXPECT_EQ(r2.js().value("delivered", json()), json(true)) << r2.body;
@@ -373,8 +377,9 @@ TEST_P(Handoff, PendingRequestsSettleWhenTheSessionEnds) {
     make_item("HO-4");
     auto& watcher = open("carol watching HO-4", carol, "?watch=HO-4");
 
-    auto ask = [&](const std::string& sid) {
-        auto r = request_handoff(bob, "HO-4", sid, {{"message", "please"}});
+    auto dave = make_user("dave", "editor");
+    auto ask = [&](const std::string& sid, const std::string& who = "") {
+        auto r = request_handoff(who.empty() ? bob : who, "HO-4", sid, {{"message", "please"}});
         EXPECT_EQ(r.status, 202) << r.body;
         return str(r.js(), "handoff_id");
     };
@@ -384,7 +389,7 @@ TEST_P(Handoff, PendingRequestsSettleWhenTheSessionEnds) {
     const std::string expired = str(acquire_ok(alice, "HO-4", a1, "sketch", "S4"), "id");
     const std::string h_released = ask(released), h_checkpoint = ask(by_checkpoint), h_forced = ask(forced),
                       h_expired = ask(expired);
-    const std::string h_forced2 = ask(forced);
+    const std::string h_forced2 = ask(forced, dave);
 
     ASSERT_EQ(release(alice, "HO-4", released).status, 204);
     auto cp = push_checkpoint(alice, "HO-4", blob(500, 4), "sketch_close", "0", by_checkpoint);
@@ -405,7 +410,8 @@ TEST_P(Handoff, PendingRequestsSettleWhenTheSessionEnds) {
     EXPECT_TRUE(is_rfc3339_utc(row.value("resolved_at", json()))) << row.dump();
     using Ids = std::vector<std::string>;
     EXPECT_EQ(listed_handoffs(bob, "?status=pending"), Ids{});
-    EXPECT_EQ(listed_handoffs(bob, "?status=superseded").size(), 3u);
+    EXPECT_EQ(listed_handoffs(bob, "?status=superseded").size(), 2u);
+    EXPECT_EQ(listed_handoffs(dave, "?status=superseded"), Ids{h_forced2});
     EXPECT_EQ(listed_handoffs(alice, "?status=fulfilled").size(), 2u);
     // A settled request can no longer be declined; an ended session takes no new request.
     EXPECT_EQ(decline(alice, h_forced, json::object()).status, 409);

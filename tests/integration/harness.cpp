@@ -112,7 +112,7 @@ bool fill(int fd, std::string& buffer) {
 }
 }  // namespace
 
-std::optional<HttpResult> read_response(int fd, std::string& buffer) {
+std::optional<HttpResult> read_response(int fd, std::string& buffer, bool head_request) {
     size_t head_end;
     while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos)
         if (!fill(fd, buffer)) return std::nullopt;
@@ -133,9 +133,11 @@ std::optional<HttpResult> read_response(int fd, std::string& buffer) {
         r.headers[name] = value;
     }
     buffer.erase(0, head_end + 4);
-    if (r.status == 100) return read_response(fd, buffer);
+    if (r.status == 100) return read_response(fd, buffer, head_request);
     auto cl = r.headers.find("content-length");
-    if (cl != r.headers.end()) {
+    if (head_request) {
+        // The answer to HEAD has a header only, whatever its Content-Length says.
+    } else if (cl != r.headers.end()) {
         size_t len = std::stoull(cl->second);
         while (buffer.size() < len)
             if (!fill(fd, buffer)) return std::nullopt;
@@ -175,7 +177,7 @@ HttpResult HttpClient::request(const std::string& method, const std::string& tar
         // A server may answer (413) before the whole body is sent: read the answer anyway.
         bool sent = send_all(fd_, msg);
         if (sent || attempt == 1) {
-            auto r = read_response(fd_, buffer);
+            auto r = read_response(fd_, buffer, method == "HEAD");
             if (r) {
                 auto conn = r->header("connection");
                 if (conn == "close") {

@@ -80,8 +80,9 @@ private:
 // closed the connection without answering).
 HttpResult raw_request(int port, const std::string& bytes, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-// Reads one HTTP response from a connected socket (used by the client and raw_request).
-std::optional<HttpResult> read_response(int fd, std::string& buffer);
+// Reads one HTTP response from a connected socket (used by the client and raw_request); the
+// answer to a HEAD request (head_request) has no body.
+std::optional<HttpResult> read_response(int fd, std::string& buffer, bool head_request = false);
 
 // Connects a TCP socket to 127.0.0.1:port with send/receive timeouts; -1 on failure.
 int connect_local(int port, std::chrono::milliseconds timeout);

@@ -98,13 +98,15 @@ class ApprovalServiceTest : public test::DialectTest {
 
     // An approval of resource (type, id) created inside a transaction, as a service would.
     ApprovalRecord create_for(const std::string& type, const std::string& id,
-                              const std::string& workflow = "quick-review") {
+                              const std::string& workflow = "quick-review",
+                              std::vector<Designation> signers = {}) {
         CreateApprovalInput in;
         in.workflow = workflow;
+        in.signers = std::move(signers);
         in.resource_type = type;
         in.resource_id = id;
         auto a = db().transact<ApprovalRecord>(
-            TxMode::write, [&](Tx& tx) { return service_->create_in(tx, "alice", item_.id, in); });
+            TxMode::write, [&](Tx& tx) { return service_->create_in(tx, alice_, item_.id, in); });
         EXPECT_TRUE(a.ok()) << a.error().message;
         return a.ok() ? *a : ApprovalRecord{};
     }
@@ -224,15 +226,17 @@ TEST_P(ApprovalServiceTest, HookRunsOnceInsideTheDecidingTransaction) {
             tx.exec("UPDATE items SET description = 'hooked' WHERE id = $1", {a.item_id});
             return {};
         });
-    auto a = create_for("widget", "w-1", "two-gates");
-    // two-gates: editor and a designated-only quality gate (none designated): bob signs the
-    // editor gate, the approval stays pending, no hook.
+    auto a = create_for("widget", "w-1", "two-gates", {{"vera", "quality"}});
+    // two-gates: editor and a designated-only quality gate: bob signs the editor gate, the
+    // approval stays pending, no hook.
     auto s1 = service_->sign(bob_, a.id, {"approved", ""});
     ASSERT_TRUE(s1.ok()) << s1.error().message;
     EXPECT_EQ(s1->state, "pending");
     EXPECT_EQ(calls, 0);
+    // carol's gate (editor) is settled: her signature would decide nothing and is refused.
+    EXPECT_EQ(service_->sign(carol_, a.id, {"rejected", "no"}).error().code, Errc::conflict);
     // A rejection decides it: the hook runs once with the any_reject state.
-    auto s2 = service_->sign(carol_, a.id, {"rejected", "no"});
+    auto s2 = service_->sign(vera_, a.id, {"rejected", "no"});
     ASSERT_TRUE(s2.ok()) << s2.error().message;
     EXPECT_EQ(s2->state, "rejected");
     EXPECT_EQ(calls, 1);
@@ -366,9 +370,11 @@ TEST_P(ApprovalServiceTest, TheInboxHoldsWhatTheCallerMaySignNow) {
     EXPECT_EQ(ids(carol_), (std::vector<std::string>{two->id, by_bob->id, by_alice->id}));
     EXPECT_TRUE(ids(vera_).empty());
 
-    // carol may sign either gate of two-gates; her signature takes the first open required
-    // one (editor); the approval stays pending for the quality gate.
-    ASSERT_TRUE(service_->sign(carol_, two->id, {"approved", ""}).ok());
+    // carol may sign either gate of two-gates; her signature goes to the gate she was named
+    // for (quality), so the editor gate stays open for bob.
+    auto by_carol = service_->sign(carol_, two->id, {"approved", ""});
+    ASSERT_TRUE(by_carol.ok()) << by_carol.error().message;
+    EXPECT_EQ(by_carol->signatures.back().role, "quality");
     EXPECT_EQ(ids(carol_), (std::vector<std::string>{by_bob->id, by_alice->id}));
     ASSERT_TRUE(service_->sign(carol_, by_bob->id, {"approved", ""}).ok());
     EXPECT_EQ(ids(alice_), std::vector<std::string>{});

@@ -53,13 +53,20 @@ TEST(Ids, UuidsAreV4AndDistinct) {
 }
 
 TEST(Strings, PercentDecode) {
-    EXPECT_EQ(percent_decode("F01%2D0001"), "F01-0001");
-    EXPECT_EQ(percent_decode("a+b", true), "a b");
-    EXPECT_EQ(percent_decode("a+b", false), "a+b");
-    EXPECT_FALSE(percent_decode("%zz"));
-    EXPECT_FALSE(percent_decode("abc%2"));
-    EXPECT_FALSE(percent_decode("abc%"));
-    EXPECT_FALSE(percent_decode("a%00b"));
+    EXPECT_EQ(percent_decode("F01%2D0001").value(), "F01-0001");
+    EXPECT_EQ(percent_decode("a+b", true).value(), "a b");
+    EXPECT_EQ(percent_decode("a+b", false).value(), "a+b");
+    EXPECT_EQ(percent_decode("%C3%A9t%C3%A9").value(), "\xC3\xA9t\xC3\xA9");
+    EXPECT_EQ(percent_decode("%zz").error().message, "has a malformed %-escape");
+    EXPECT_FALSE(percent_decode("abc%2").ok());
+    EXPECT_FALSE(percent_decode("abc%").ok());
+    // The decoded text keeps the text rule: no NUL or other control, valid UTF-8.
+    EXPECT_EQ(percent_decode("a%00b").error().message, "contains the control character U+0000");
+    EXPECT_EQ(percent_decode("a%1Bb").error().message, "contains the control character U+001B");
+    EXPECT_EQ(percent_decode("%FF").error().message, "is not valid UTF-8");
+    EXPECT_EQ(percent_decode("%C0%80").error().message, "is not valid UTF-8");  // overlong NUL
+    EXPECT_EQ(percent_decode("%C3").error().message, "is not valid UTF-8");
+    EXPECT_EQ(percent_decode("a%09b%0Ac").value(), "a\tb\nc");
 }
 
 TEST(Strings, ParseIntAndUtf8) {
@@ -69,8 +76,41 @@ TEST(Strings, ParseIntAndUtf8) {
     EXPECT_FALSE(parse_int(""));
     EXPECT_FALSE(parse_int("99999999999999999999"));
     EXPECT_TRUE(valid_utf8("h\xc3\xa9llo"));
+    EXPECT_TRUE(valid_utf8("\xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"));  // U+20AC, U+1F600, U+10FFFF
     EXPECT_FALSE(valid_utf8("\xff"));
     EXPECT_FALSE(valid_utf8("\xc3"));
+    // What PostgreSQL refuses too: overlong forms, surrogates, code points past U+10FFFF.
+    EXPECT_FALSE(valid_utf8("\xc0\x80"));
+    EXPECT_FALSE(valid_utf8("\xc1\xbf"));
+    EXPECT_FALSE(valid_utf8("\xe0\x80\xaf"));
+    EXPECT_FALSE(valid_utf8("\xf0\x80\x80\xaf"));
+    EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));
+    EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));
+    EXPECT_FALSE(valid_utf8("\xf5\x80\x80\x80"));
+}
+
+TEST(Strings, TextRule) {
+    EXPECT_EQ(text_problem("plain \xC3\xA9t\xC3\xA9 \xE2\x82\xAC"), std::nullopt);
+    EXPECT_EQ(text_problem("line one\nline two\r\n\ttabbed"), std::nullopt);
+    EXPECT_EQ(text_problem(""), std::nullopt);
+    EXPECT_EQ(text_problem(std::string("root\0x", 6)), "contains the control character U+0000");
+    EXPECT_EQ(text_problem("bell\x07"), "contains the control character U+0007");
+    EXPECT_EQ(text_problem("del\x7f"), "contains the control character U+007F");
+    EXPECT_EQ(text_problem("c1 \xC2\x85"), "contains the control character U+0085");  // NEL
+    EXPECT_EQ(text_problem("\xC2\xA0"), std::nullopt);  // no-break space: not a control
+    EXPECT_EQ(text_problem("bad \xff"), "is not valid UTF-8");
+}
+
+TEST(Strings, BlankCountsInvisibleCharacters) {
+    EXPECT_TRUE(blank(""));
+    EXPECT_TRUE(blank(" \t\r\n"));
+    EXPECT_TRUE(blank("\xC2\xA0"));                  // U+00A0 no-break space
+    EXPECT_TRUE(blank("\xE2\x80\x8B\xE2\x80\x8D"));  // U+200B zero-width space, U+200D joiner
+    EXPECT_TRUE(blank("\xEF\xBB\xBF\xE3\x80\x80"));  // U+FEFF, U+3000 ideographic space
+    EXPECT_TRUE(blank("\xE2\x81\xA0\xE2\x80\xAF"));  // U+2060 word joiner, U+202F
+    EXPECT_FALSE(blank("x"));
+    EXPECT_FALSE(blank("\xC2\xA0x\xC2\xA0"));
+    EXPECT_FALSE(blank("\xff"));  // not text at all: left to the text rule
 }
 
 namespace {

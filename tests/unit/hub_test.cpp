@@ -245,6 +245,26 @@ TEST(EventHub, HistoryOlderThanRetentionResets) {
     EXPECT_EQ(sink->types(), (std::vector<std::string>{"stream.reset", "item.created"}));
 }
 
+// issue 20: a Last-Event-ID above the newest event (kept across a restore or a reset) used to
+// give a stream that silently dropped every event up to that id. It gets stream.reset
+// (unknown_event_id) and follows live from the head.
+TEST(EventHub, LastEventIdAboveTheHeadResetsAndFollowsFromTheHead) {
+    Rig rig;
+    rig.publish_created(5);
+    auto sink = rig.attach(sub_from("alice", 50));
+    ASSERT_EQ(sink->types(), (std::vector<std::string>{"stream.reset"}));
+    EXPECT_NE(sink->frames[0].find("\"reason\":\"unknown_event_id\""), std::string::npos) << sink->frames[0];
+    EXPECT_EQ(sink->frames[0].find("id:"), std::string::npos) << "a reset carries no id";
+    rig.publish_created(1);  // id 6, far below the client's 50
+    ASSERT_EQ(sink->types(), (std::vector<std::string>{"stream.reset", "item.created"}));
+    EXPECT_EQ(sink->frames[1].rfind("id: 6\n", 0), 0u) << sink->frames[1];
+    // At the head exactly, nothing is unknown: no reset.
+    auto at_head = rig.attach(sub_from("bob", 6));
+    EXPECT_TRUE(at_head->frames.empty());
+    rig.publish_created(1);
+    EXPECT_EQ(at_head->types(), (std::vector<std::string>{"item.created"}));
+}
+
 // The client may act on stream.reset before the hub's thread goes on: an event it commits
 // then, and the log reader reads at once, is news to it and must arrive.
 TEST(EventHub, AnEventCommittedTheMomentAResetIsWrittenArrives) {

@@ -67,12 +67,23 @@ TEST(Router, NotFoundMethodNotAllowedAndBadEncoding) {
     EXPECT_EQ(trailing.error.code, Errc::not_found);
     auto na = r.match("PUT", "/api/items");
     EXPECT_EQ(na.error.code, Errc::method_not_allowed);
-    EXPECT_EQ(na.allow, "GET, POST");
+    EXPECT_EQ(na.allow, "GET, HEAD, POST");  // HEAD is GET without the body
     auto resp = Router::reject(na);
     EXPECT_EQ(resp.status, 405);
     EXPECT_EQ(body(resp)["error"], "method_not_allowed");
     auto bad = r.match("GET", "/api/items/%zz");
     EXPECT_EQ(bad.error.code, Errc::bad_request);
+    // Decoded path parameters keep the text rule (issue 20): no NUL, valid UTF-8.
+    for (const char* path : {"/api/items/a%00b", "/api/items/%FF", "/api/items/%C0%80", "/api/items/%1B"}) {
+        auto t = r.match("GET", path);
+        EXPECT_FALSE(t.route) << path;
+        EXPECT_EQ(t.error.code, Errc::bad_request) << path;
+    }
+    // HEAD finds the GET route; with no GET there, it is 405 like any other method.
+    auto head = r.match("HEAD", "/api/items");
+    ASSERT_TRUE(head.route);
+    EXPECT_EQ(head.route->method, "GET");
+    EXPECT_EQ(r.match("HEAD", "/api/admin/thing").error.code, Errc::method_not_allowed);
 }
 
 TEST(Router, PipelineAuthenticatesAndAuthorisesByRouteTable) {

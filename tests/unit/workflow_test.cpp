@@ -551,9 +551,18 @@ TEST(WorkflowEligibility, DesignatedOnly) {
     auto root = gate_for_signer(wf, a, des, {"root", Role::admin, true}, "c", false);
     ASSERT_FALSE(root.ok());
     EXPECT_EQ(root.error().code, Errc::forbidden);
-    // the designated user may, whatever their auth role
-    EXPECT_EQ(gate_for_signer(wf, a, des, {"carol", Role::editor, true}, "c", false).value(),
+    // the designated user may, while their role is up to the gate's
+    EXPECT_EQ(gate_for_signer(wf, a, des, {"carol", Role::admin, true}, "c", false).value(),
               "admin");
+    // a designation does not lower an auth-role gate's bar (issue 20: an editor named for
+    // the admin gate cannot sign it)
+    auto editor = gate_for_signer(wf, a, des, {"carol", Role::editor, true}, "c", false);
+    ASSERT_FALSE(editor.ok());
+    EXPECT_EQ(editor.error().code, Errc::forbidden);
+    EXPECT_TRUE(may_sign_gate("admin", Role::admin));
+    EXPECT_FALSE(may_sign_gate("admin", Role::editor));
+    EXPECT_TRUE(may_sign_gate("editor", Role::admin));
+    EXPECT_TRUE(may_sign_gate("quality", Role::viewer));
 }
 
 TEST(WorkflowEligibility, NonAuthGateRoleNeedsADesignation) {
@@ -595,26 +604,46 @@ TEST(WorkflowEligibility, InactiveUserForbidden) {
 }
 
 TEST(WorkflowEligibility, GateChoiceAmongSeveral) {
-    // required editor, required admin, optional editor-level "review" designated to root too
+    // required editor, required admin, optional "review" designated to root and root2
     auto wf = make_workflow({{"editor", true}, {"admin", true}, {"review", false}});
     std::vector<Designation> des{{"root", "review"}, {"root2", "review"}};
     SignerInfo root{"root", Role::admin, true};
 
-    // first required gate without an approval
-    EXPECT_EQ(gate_for_signer(wf, {"pending", {}}, des, root, "c", false).value(), "editor");
-    EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("e", "editor")}}, des, root, "c", false).value(),
+    // the gate root was named for comes first (issue 20: a designated signer's signature is
+    // not spent on a gate their role happens to open)
+    EXPECT_EQ(gate_for_signer(wf, {"pending", {}}, des, root, "c", false).value(), "review");
+    // that one signed by root2: the first required gate without an approval
+    EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("root2", "review")}}, des, root, "c", false).value(),
+              "editor");
+    EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("root2", "review"), ok("e", "editor")}}, des, root, "c",
+                              false)
+                  .value(),
               "admin");
-    // required gates done (state still pending by construction): the first unsigned optional one
-    ApprovalState a{"pending", {ok("e", "editor"), ok("r", "admin")}};
-    EXPECT_EQ(gate_for_signer(wf, a, des, root, "c", false).value(), "review");
-    // everything signed: the first eligible gate
-    a.signatures.push_back(ok("root2", "review"));
-    EXPECT_EQ(gate_for_signer(wf, a, des, root, "c", false).value(), "editor");
+    // everything root may sign is settled: the signature would decide nothing (409)
+    ApprovalState a{"pending", {ok("e", "editor"), ok("r", "admin"), ok("root2", "review")}};
+    auto settled = gate_for_signer(wf, a, des, root, "c", false);
+    ASSERT_FALSE(settled.ok());
+    EXPECT_EQ(settled.error().code, Errc::conflict);
+    // a rejection is refused alike: it would land on no open gate
+    auto editor_done = gate_for_signer(wf, {"pending", {ok("e", "editor")}}, des, {"e2", Role::editor, true},
+                                       "c", false);
+    ASSERT_FALSE(editor_done.ok());
+    EXPECT_EQ(editor_done.error().code, Errc::conflict);
     // an editor is eligible only for the editor gate
     EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("r", "admin")}}, des, {"e", Role::editor, true},
                               "c", false)
                   .value(),
               "editor");
+}
+
+TEST(WorkflowEligibility, DesignatedGateBeforeRoleGate) {
+    // issue 20: quinn, an editor designated only for quality, signs quality, not editor.
+    auto wf = make_workflow({{"editor", true}, {"quality", true}, {"admin", true}});
+    std::vector<Designation> des{{"quinn", "quality"}};
+    SignerInfo quinn{"quinn", Role::editor, true};
+    EXPECT_EQ(gate_for_signer(wf, {"pending", {}}, des, quinn, "c", false).value(), "quality");
+    // once quality is approved, quinn's role still opens the editor gate
+    EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("q2", "quality")}}, des, quinn, "c", false).value(), "editor");
 }
 
 TEST(WorkflowEligibility, ShippedEngineeringChange) {

@@ -45,6 +45,8 @@ std::string excerpt(std::string_view sql) {
         const std::string& state = e.sqlstate();
         if (state == "23505") throw fail(DbError::Kind::unique_violation, e.what());
         if (state == "40001" || state == "40P01") throw fail(DbError::Kind::retryable, e.what());
+        // invalid byte sequence / untranslatable character: text the database cannot keep.
+        if (state == "22021" || state == "22P05") throw fail(DbError::Kind::invalid_text, e.what());
         throw fail(DbError::Kind::other, e.what());
     } catch (const pqxx::in_doubt_error& e) {
         // The commit may or may not have happened: never attempt again.
@@ -209,6 +211,7 @@ class PgTx final : public Tx {
 
   private:
     pqxx::result run(std::string_view sql, const Params& params) {
+        detail::check_text_params(params);
         const auto text = to_text(params);
         return w_.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(text));
     }
@@ -309,9 +312,18 @@ Result<std::unique_ptr<PostgresDatabase>> PostgresDatabase::open(const std::stri
         std::uint64_t generation = 0;
         db->release(db->acquire(generation), generation);
     } catch (const std::exception& e) {
-        // libpq's message names host and port, never the password.
-        return Error{Errc::unavailable,
-                     fmt::format("cannot connect to PostgreSQL: {}", std::string(e.what()))};
+        // libpq's message names host and port, never the password. It spans lines ("...failed:
+        // Connection refused\n\tIs the server running...?"): start-up reports one line.
+        std::string why = e.what(), line;
+        if (why.rfind("postgres: ", 0) == 0) why.erase(0, 10);
+        if (auto tag = why.rfind(" ["); tag != std::string::npos && why.back() == ']') why.erase(tag);
+        for (char c : why) {
+            bool space = c == '\n' || c == '\t' || c == '\r' || c == ' ';
+            if (space && (line.empty() || line.back() == ' ')) continue;
+            line.push_back(space ? ' ' : c);
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        return Error{Errc::unavailable, "cannot connect to PostgreSQL: " + line};
     }
     return db;
 }

@@ -247,6 +247,19 @@ CREATE TABLE force_release_requests (
     created_at  BIGINT NOT NULL
 );
 )sql"},
+    {6, R"sql(
+-- One pending handoff request per requester and session (issue 20): a second one answers 409
+-- with the first. Older duplicates are superseded before the index is built.
+UPDATE handoff_requests SET status = 'superseded', resolved_at = created_at
+ WHERE status = 'pending' AND EXISTS (
+    SELECT 1 FROM handoff_requests o
+     WHERE o.status = 'pending' AND o.session_id = handoff_requests.session_id
+       AND o.requester_id = handoff_requests.requester_id
+       AND (o.created_at < handoff_requests.created_at
+            OR (o.created_at = handoff_requests.created_at AND o.id < handoff_requests.id)));
+CREATE UNIQUE INDEX handoff_requests_one_pending ON handoff_requests (session_id, requester_id)
+ WHERE status = 'pending';
+)sql"},
 };
 
 }  // namespace

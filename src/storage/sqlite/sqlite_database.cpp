@@ -126,6 +126,7 @@ class StatementUse {
 };
 
 void bind_all(SQLite::Statement& stmt, const Params& params) {
+    detail::check_text_params(params);
     for (size_t i = 0; i < params.size(); ++i) {
         const int index = static_cast<int>(i + 1);
         std::visit(
