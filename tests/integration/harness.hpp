@@ -50,7 +50,9 @@ struct HttpResult {
     std::string header(const std::string& name) const;
 };
 
-// One keep-alive HTTP/1.1 connection (reconnects when the server closed it).
+// One keep-alive HTTP/1.1 connection. A connection the server closed while idle is replaced
+// before the next request; a request is sent once, and a connection that drops or stays
+// silent (timeout) after it throws: the test fails instead of silently sending it again.
 class HttpClient {
 public:
     explicit HttpClient(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -110,16 +111,33 @@ struct Stream {
     std::string name;
     std::unique_ptr<SseClient> sse;
     std::vector<SseEvent> got;
+    std::vector<bool> taken;  // got[i] was returned by a wait (parallel to got, may be shorter)
 
     static bool matches(const SseEvent& e, const std::string& type, const std::string& session_id) {
         if (e.event != type) return false;
         return session_id.empty() || str(e.js(), "session_id") == session_id;
     }
-    // The first frame of `type` (for that session when given), received before or within timeout.
+    // The next frame of `type` (for that session when given) that no earlier wait returned,
+    // received before or within timeout: two waits for one type see two frames.
     std::optional<SseEvent> wait_for(const std::string& type, const std::string& session_id = "",
                                      std::chrono::milliseconds timeout = 5s) {
-        for (const auto& e : got)
-            if (matches(e, type, session_id)) return e;
+        return wait_until([&](const SseEvent& e) { return matches(e, type, session_id); }, timeout);
+    }
+    // The same for a frame of `type` about one part number (a canary: an item.created of a new
+    // item, which every stream gets after everything committed before it).
+    std::optional<SseEvent> wait_for_item(const std::string& type, const std::string& part_number,
+                                          std::chrono::milliseconds timeout = 10s) {
+        return wait_until([&](const SseEvent& e) { return e.event == type && str(e.js(), "part_number") == part_number; },
+                          timeout);
+    }
+    std::optional<SseEvent> wait_until(const std::function<bool(const SseEvent&)>& want,
+                                       std::chrono::milliseconds timeout) {
+        taken.resize(got.size(), false);
+        for (std::size_t i = 0; i < got.size(); ++i)
+            if (!taken[i] && want(got[i])) {
+                taken[i] = true;
+                return got[i];
+            }
         auto deadline = Clock::now() + timeout;
         while (true) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -127,7 +145,11 @@ struct Stream {
             auto e = sse->next(left);
             if (!e) return std::nullopt;
             got.push_back(*e);
-            if (matches(*e, type, session_id)) return e;
+            taken.push_back(false);
+            if (want(*e)) {
+                taken.back() = true;
+                return e;
+            }
         }
     }
     // Reads whatever arrives within window.
