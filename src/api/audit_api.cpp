@@ -2,6 +2,9 @@
 #include "api/routes.hpp"
 #include "core/clock.hpp"
 #include "core/json_null.hpp"
+#include "core/strings.hpp"
+
+#include <algorithm>
 
 namespace silo::api {
 
@@ -40,11 +43,25 @@ void add_audit_routes(http::Router& router, AuditService& audit) {
         return list_response(arr, page.total);
     });
 
-    router.add("GET", "/api/audit/verify", Access::admin, BodyKind::none, [&audit](HttpRequest&) -> Result<HttpResponse> {
-        SILO_TRY(auto v, audit.verify());
+    router.add("GET", "/api/audit/verify", Access::admin, BodyKind::none, [&audit](HttpRequest& req) -> Result<HttpResponse> {
+        // ?anchor_id=&anchor_hash=: a head remembered from an earlier answer (both or neither).
+        std::optional<AuditAnchor> anchor;
+        if (req.has_query("anchor_id") || req.has_query("anchor_hash")) {
+            auto id = parse_int(req.query_param("anchor_id"));
+            const auto& hash = req.query_param("anchor_hash");
+            bool hex = hash.size() == 64 && std::all_of(hash.begin(), hash.end(), [](char c) {
+                           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                       });
+            if (!id || *id < 1 || !hex)
+                return bad_request("anchor_id (a row id) and anchor_hash (64 lower-case hex) go together");
+            anchor = AuditAnchor{*id, hash};
+        }
+        SILO_TRY(auto v, audit.verify(anchor));
         return HttpResponse::json(200, {{"ok", v.ok},
                                         {"checked", v.checked},
-                                        {"first_bad_id", value_or_null(v.first_bad_id)}});
+                                        {"first_bad_id", value_or_null(v.first_bad_id)},
+                                        {"head_id", v.head_id},
+                                        {"head_hash", v.head_hash}});
     });
 }
 

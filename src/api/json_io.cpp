@@ -6,21 +6,59 @@ namespace silo::api {
 
 namespace {
 
-// The first string (member name or value) of v that breaks the text rule, as an error naming
-// where it is ("'signers[0].username' contains the control character U+0000").
-std::optional<Error> text_error(const json& v, const std::string& at) {
-    auto where = [&](const std::string& what) { return at.empty() ? std::string("the body") : "'" + what + "'"; };
-    if (v.is_string()) {
-        if (auto p = text_problem(v.get_ref<const std::string&>())) return bad_request(where(at) + " " + *p);
-    } else if (v.is_object()) {
-        for (auto it = v.begin(); it != v.end(); ++it) {
-            auto path = at.empty() ? it.key() : at + "." + it.key();
-            if (auto p = text_problem(it.key())) return bad_request("a member name in " + where(at) + " " + *p);
-            if (auto e = text_error(it.value(), path)) return e;
+// Deeper JSON than any request of the API needs is refused (400), so that nothing walks an
+// attacker's nesting: the parser itself does not recurse, and neither does this walk.
+constexpr std::size_t kMaxDepth = 64;
+
+// Walks every string of the body (member names and values) with an explicit stack and checks
+// the text rule. The error names where the bad string is ("'signers[0].username' contains the
+// control character U+0000"); the path is built only then.
+std::optional<Error> text_error(const json& body) {
+    struct Frame {
+        const json* node;
+        json::const_iterator it;  // objects: the next member
+        std::size_t index = 0;    // arrays: the next element
+    };
+    std::vector<Frame> stack{{&body, body.begin()}};
+    // Where the element last visited in stack[0..frames) is: "'signers[0].username'".
+    auto where = [&](std::size_t frames) {
+        std::string out;
+        for (std::size_t i = 0; i < frames; ++i) {
+            const auto& f = stack[i];
+            if (f.node->is_object())
+                out += (out.empty() ? "" : ".") + std::prev(f.it).key();
+            else
+                out += "[" + std::to_string(f.index - 1) + "]";
         }
-    } else if (v.is_array()) {
-        for (std::size_t i = 0; i < v.size(); ++i)
-            if (auto e = text_error(v[i], at + "[" + std::to_string(i) + "]")) return e;
+        return out.empty() ? std::string("the body") : "'" + out + "'";
+    };
+    while (!stack.empty()) {
+        auto& f = stack.back();
+        const json* child = nullptr;
+        if (f.node->is_object()) {
+            if (f.it == f.node->end()) {
+                stack.pop_back();
+                continue;
+            }
+            child = &f.it.value();
+            ++f.it;
+            if (auto p = text_problem(std::prev(f.it).key()))
+                return bad_request("a member name in " + where(stack.size() - 1) + " " + *p);
+        } else {
+            if (f.index == f.node->size()) {
+                stack.pop_back();
+                continue;
+            }
+            child = &(*f.node)[f.index++];
+        }
+        if (child->is_string()) {
+            if (auto p = text_problem(child->get_ref<const std::string&>()))
+                return bad_request(where(stack.size()) + " " + *p);
+        } else if (child->is_object() || child->is_array()) {
+            if (stack.size() >= kMaxDepth)
+                return bad_request("the body nests deeper than " + std::to_string(kMaxDepth) + " levels");
+            stack.push_back({child, child->begin()});
+        }
     }
     return std::nullopt;
 }
@@ -37,7 +75,7 @@ Result<json> parse_object(const http::HttpRequest& req) {
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded()) return bad_request("the request body is not valid JSON");
     if (!body.is_object()) return bad_request("the request body must be a JSON object");
-    if (auto e = text_error(body, "")) return std::move(*e);
+    if (auto e = text_error(body)) return std::move(*e);
     return body;
 }
 

@@ -2,6 +2,10 @@
 #include "api/routes.hpp"
 #include "storage/blob_store.hpp"
 
+#include <chrono>
+#include <memory>
+#include <mutex>
+
 namespace silo::api {
 
 using http::Access;
@@ -9,17 +13,48 @@ using http::BodyKind;
 using http::HttpRequest;
 using http::HttpResponse;
 
+namespace {
+
+// The file store's writability for /ready, probed at most every 2 seconds (a probe creates,
+// syncs and removes a file): a public route polled by load balancers must not cost an fsync
+// per call. Thread-safe.
+class StorageProbe {
+public:
+    explicit StorageProbe(std::string root) : root_(std::move(root)) {}
+    Status check() {
+        if (root_.empty()) return {};
+        std::lock_guard lock(mu_);
+        auto now = std::chrono::steady_clock::now();
+        if (!checked_ || now - at_ > std::chrono::seconds(2)) {
+            last_ = probe_writable(root_);
+            at_ = now;
+            checked_ = true;
+        }
+        return last_;
+    }
+
+private:
+    std::string root_;
+    std::mutex mu_;
+    bool checked_ = false;
+    std::chrono::steady_clock::time_point at_;
+    Status last_;
+};
+
+}  // namespace
+
 void add_system_routes(http::Router& router, const SystemContext& ctx) {
+    auto storage = std::make_shared<StorageProbe>(ctx.storage_root);
     router.add("GET", "/health", Access::public_, BodyKind::none, [](HttpRequest&) -> Result<HttpResponse> {
         return HttpResponse::json(200, {{"status", "ok"}, {"version", SILO_VERSION}});
     });
 
-    router.add("GET", "/ready", Access::public_, BodyKind::none, [ctx](HttpRequest&) -> Result<HttpResponse> {
+    router.add("GET", "/ready", Access::public_, BodyKind::none, [ctx, storage](HttpRequest&) -> Result<HttpResponse> {
         auto st = ctx.db->transact(sql::TxMode::read, [](sql::Tx& tx) -> Status {
             tx.query("SELECT 1");
             return {};
         });
-        auto files = ctx.storage_root.empty() ? Status{} : probe_writable(ctx.storage_root);
+        auto files = storage->check();
         bool ready = st.ok() && files.ok();
         json body = {{"status", ready ? "ready" : "not_ready"},
                      {"database", st.ok() ? "ok" : "unavailable"},

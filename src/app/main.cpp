@@ -261,7 +261,7 @@ int main(int argc, char** argv) {
     http::Server server(so, router);
     std::uint16_t port = 0;
     if (serve) {
-        auto bound = server.listen();
+        auto bound = server.bind();
         if (!bound) return fail(bound.error().message);
         port = *bound;
     }
@@ -424,6 +424,7 @@ int main(int argc, char** argv) {
     auto listener = start_event_listener(dbo, [&hub] { hub.poke_here(); });
     notifier.listener = listener.get();
 
+    if (auto st = server.listen(); !st.ok()) return fail(st.error().message);
     log::info("listening", {{"host", cfg.server.host},
                             {"port", port},
                             {"database", cfg.database.driver},

@@ -144,6 +144,11 @@ Result<LoginOutcome> AuthService::login(const std::string& username, const std::
     s.created_at = now;
     s.expires_at = out.expires_at;
     SILO_CHECK(db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+        // The password was checked outside this transaction (Argon2id takes ~100 ms): a
+        // password change or deactivation meanwhile (which ended the user's sessions) must not
+        // be followed by a session opened with the old password.
+        auto now_user = UserRepository::lock_by_id(tx, user->id);
+        if (!now_user || !now_user->active || now_user->password_hash != user->password_hash) return bad_credentials;
         BrowserSessionRepository::remove_expired(tx, now);
         BrowserSessionRepository::insert(tx, s);
         AuditRepository::append(tx, {user->username, "auth.login", "user", user->id, {{"address", address}}}, now);

@@ -117,14 +117,18 @@ std::string code_point_name(char32_t cp) {
     return out;
 }
 
+// White_Space, and the default-ignorable characters that render as nothing (soft hyphen,
+// zero-width and bidi marks, fillers, variation selectors).
 bool invisible(char32_t cp) {
     switch (cp) {
         case 0x09: case 0x0a: case 0x0b: case 0x0c: case 0x0d: case 0x20: case 0x85: case 0xa0:
-        case 0x1680: case 0x180e: case 0x2028: case 0x2029: case 0x202f: case 0x205f:
-        case 0x2060: case 0x3000: case 0xfeff:
+        case 0xad: case 0x34f: case 0x61c: case 0x115f: case 0x1160: case 0x1680: case 0x17b4:
+        case 0x17b5: case 0x3000: case 0x3164: case 0xfeff: case 0xffa0:
             return true;
         default:
-            return cp >= 0x2000 && cp <= 0x200d;  // en quad .. zero-width joiner
+            return (cp >= 0x180b && cp <= 0x180f) || (cp >= 0x2000 && cp <= 0x200f) ||
+                   (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) ||
+                   (cp >= 0xfe00 && cp <= 0xfe0f);
     }
 }
 

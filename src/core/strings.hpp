@@ -25,8 +25,9 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 std::optional<std::string> text_problem(std::string_view s);
 
 // True when s holds nothing a person can see: only whitespace (Unicode White_Space) and
-// zero-width characters (U+180E, U+200B-U+200D, U+2060, U+FEFF). A required text ("reason",
-// "object_id", ...) that is blank counts as missing. Invalid UTF-8 is not blank.
+// characters that render as nothing (soft hyphen, zero-width spaces and joiners, bidi marks,
+// Hangul fillers, variation selectors, BOM). A required text ("reason", "object_id", ...)
+// that is blank counts as missing. Invalid UTF-8 is not blank.
 bool blank(std::string_view s);
 
 // Decodes %XX escapes; '+' becomes a space only when plus_is_space. The decoded text must

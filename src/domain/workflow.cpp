@@ -6,6 +6,7 @@
 #include <climits>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <set>
 #include <sstream>
@@ -375,19 +376,40 @@ Result<std::string> gate_for_signer(const Workflow& wf, const ApprovalState& app
         return forbidden(signer.username + " is not an eligible signer for this " + wf.name +
                          " approval (" + join(needs, "; ") + ")");
 
-    // The gates the signer was named for come first, then those their role opens; within
-    // each, a required gate still without an approval, then an optional gate nobody signed.
-    for (bool designated : {true, false}) {
-        for (const auto& e : eligible)
-            if (e.designated == designated && e.gate->required && !approved_for(sigs, e.gate->role))
-                return e.gate->role;
-        for (const auto& e : eligible)
-            if (e.designated == designated && !e.gate->required && !signed_for(sigs, e.gate->role))
-                return e.gate->role;
-    }
+    // Required gates still without an approval first, then optional gates nobody signed;
+    // within each, a gate the signer was named for before one their role opens (a signature
+    // spent on an optional gate could leave a required one unsignable).
+    for (bool required : {true, false})
+        for (bool designated : {true, false})
+            for (const auto& e : eligible) {
+                if (e.designated != designated || e.gate->required != required) continue;
+                if (required ? !approved_for(sigs, e.gate->role) : !signed_for(sigs, e.gate->role))
+                    return e.gate->role;
+            }
     // A signature that settles no open gate would only be noise in the record.
     return conflict("every gate " + signer.username + " may sign on this " + wf.name +
                     " approval is already signed");
+}
+
+bool gates_get_distinct_signers(const std::vector<std::vector<std::string>>& candidates) {
+    std::map<std::string, std::size_t> taken_by;  // signer -> gate
+    // Kuhn's augmenting paths: try to give gate g a signer, moving earlier gates along.
+    std::function<bool(std::size_t, std::set<std::string>&)> place = [&](std::size_t g, std::set<std::string>& seen) {
+        for (const auto& who : candidates[g]) {
+            if (!seen.insert(who).second) continue;
+            auto it = taken_by.find(who);
+            if (it == taken_by.end() || place(it->second, seen)) {
+                taken_by[who] = g;
+                return true;
+            }
+        }
+        return false;
+    };
+    for (std::size_t g = 0; g < candidates.size(); ++g) {
+        std::set<std::string> seen;
+        if (!place(g, seen)) return false;
+    }
+    return true;
 }
 
 bool may_sign_gate(const std::string& gate_role, Role role) {

@@ -135,9 +135,9 @@ std::string next_state(const Workflow& wf, const std::vector<Signature>& signatu
 //                   role that is not an auth role needs a designation;
 //   Errc::conflict  when every gate the signer is eligible for is already settled (required:
 //                   approved; optional: signed): such a signature would decide nothing.
-// Among several eligible gates the signer takes a gate they were designated for before one
-// their role opens; within each group the first required gate without an approved
-// signature, else the first optional gate nobody has signed.
+// Among several eligible gates the signer takes a required gate without an approved
+// signature, else an optional gate nobody has signed; within each, a gate they were
+// designated for before one their role opens.
 Result<std::string> gate_for_signer(const Workflow& wf, const ApprovalState& approval,
                                     const std::vector<Designation>& designations,
                                     const SignerInfo& signer, const std::string& creator,
@@ -147,6 +147,12 @@ Result<std::string> gate_for_signer(const Workflow& wf, const ApprovalState& app
 // auth gate role (viewer, editor, admin) the role must be at least that one; any user may be
 // designated for another gate role.
 bool may_sign_gate(const std::string& gate_role, Role role);
+
+// Whether each required gate can get a signer of its own (one person signs an approval
+// once): candidates[i] lists who could sign the i-th distinct required gate role. A bipartite
+// matching; a gate with as many candidates as there are gates always finds one, so callers
+// may cut each list at candidates.size() names.
+bool gates_get_distinct_signers(const std::vector<std::vector<std::string>>& candidates);
 
 // Checks the designations given when an approval is created: each needs a non-empty username
 // and a role that is a gate role of wf. bad_request naming the entry ("signers[1].role ...").

@@ -213,7 +213,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     };
 
     Impl(ServerOptions o, const Router& r)
-        : opts(std::move(o)), router(r), acceptor(io), signals(io, SIGINT, SIGTERM),
+        : opts(std::move(o)), router(r), acceptor(io), signals(io),
           pool_guard(std::in_place, pool.get_executor()) {
         const unsigned n = std::max(1u, opts.workers);
         for (unsigned i = 0; i < n; ++i) {
@@ -809,7 +809,7 @@ Server::~Server() {
     impl_->join_workers();
 }
 
-Result<std::uint16_t> Server::listen() {
+Result<std::uint16_t> Server::bind() {
     beast::error_code ec;
     auto addr = asio::ip::make_address(impl_->opts.host, ec);
     if (ec) {
@@ -832,11 +832,21 @@ Result<std::uint16_t> Server::listen() {
     a.open(ep.protocol(), ec);
     if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) a.bind(ep, ec);
-    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
         return Error(Errc::unavailable, "server.host/port: cannot listen on " + impl_->opts.host + ":" +
                                             std::to_string(impl_->opts.port) + ": " + ec.message());
     return a.local_endpoint().port();
+}
+
+Status Server::listen() {
+    beast::error_code ec;
+    impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error(Errc::unavailable, "cannot listen on " + impl_->opts.host + ": " + ec.message());
+    // From here SIGINT/SIGTERM start a graceful shutdown (run() handles them); before, they
+    // end the process as usual (a migration, an operator command).
+    impl_->signals.add(SIGINT, ec);
+    impl_->signals.add(SIGTERM, ec);
+    return {};
 }
 
 void Server::run() {

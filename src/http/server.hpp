@@ -43,8 +43,14 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Binds and listens; returns the bound port (useful with port 0).
-    Result<std::uint16_t> listen();
+    // Binds the listening address (a host name resolves to its first IPv4 address, else its
+    // first) and returns the bound port (useful with port 0). Nothing is accepted yet, and a
+    // client connecting now is refused: start-up checks the address before it touches the
+    // database, and a load balancer sees no open port while it migrates.
+    Result<std::uint16_t> bind();
+    // Starts listening on the bound address and takes over SIGINT/SIGTERM (a graceful stop in
+    // run()). Call it once everything run() needs is ready.
+    Status listen();
 
     // Runs the I/O loop on the calling thread until a graceful shutdown completes
     // (SIGINT/SIGTERM or request_shutdown()): the listener closes, open event streams close at

@@ -16,9 +16,9 @@ public:
             return AuditRepository::list(tx, f);
         });
     }
-    Result<AuditVerification> verify() {
+    Result<AuditVerification> verify(const std::optional<AuditAnchor>& anchor = std::nullopt) {
         return db_.transact<AuditVerification>(sql::TxMode::read, [&](sql::Tx& tx) -> Result<AuditVerification> {
-            return AuditRepository::verify(tx);
+            return AuditRepository::verify(tx, anchor);
         });
     }
 

@@ -74,9 +74,6 @@ Result<UserRecord> UserService::update(const Principal& actor, const std::string
         if (was_active_admin && !(u->active && u->role == Role::admin) && active_admins(tx) <= 1)
             return conflict("this change would leave no active admin");
         UserRepository::update(tx, *u);
-        auto details = user_details(*u);
-        details["password_changed"] = patch.password.has_value();
-        AuditRepository::append(tx, {actor.username, "user.updated", "user", u->id, details}, u->updated_at);
         deactivated = was_active && !u->active;
         if (!u->active) {
             // A deactivated user's browser sessions end with the account.
@@ -87,6 +84,10 @@ Result<UserRecord> UserService::update(const Principal& actor, const std::string
             bool own = actor.user_id == u->id && actor.via_cookie;
             BrowserSessionRepository::remove_for_user(tx, u->id, own ? actor.session_id : "");
         }
+        // The audit row last: its append lock is taken after every row lock (append_log.hpp).
+        auto details = user_details(*u);
+        details["password_changed"] = patch.password.has_value();
+        AuditRepository::append(tx, {actor.username, "user.updated", "user", u->id, details}, u->updated_at);
         return std::move(*u);
     });
     if (r.ok() && deactivated && on_deactivated) on_deactivated(*r);

@@ -82,10 +82,11 @@ AuditPage AuditRepository::list(sql::Tx& tx, const AuditFilter& f) {
     return page;
 }
 
-AuditVerification AuditRepository::verify(sql::Tx& tx) {
+AuditVerification AuditRepository::verify(sql::Tx& tx, const std::optional<AuditAnchor>& anchor) {
     AuditVerification v;
     std::string prev;
     std::int64_t expected = 1;
+    bool anchor_seen = false;
     auto bad = [&](std::int64_t id) {
         v.ok = false;
         v.first_bad_id = id;
@@ -100,6 +101,10 @@ AuditVerification AuditRepository::verify(sql::Tx& tx) {
             if (e.prev_hash != prev ||
                 e.hash != row_hash(prev, e.id, e.at, e.actor, e.action, e.resource_type, e.resource_id, e.details))
                 return bad(e.id);
+            if (anchor && e.id == anchor->id) {
+                if (e.hash != anchor->hash) return bad(e.id);  // rewritten since it was anchored
+                anchor_seen = true;
+            }
             prev = e.hash;
             ++expected;
             ++v.checked;
@@ -109,8 +114,11 @@ AuditVerification AuditRepository::verify(sql::Tx& tx) {
     // Rows with ids below 1 were never written by silod.
     if (tx.query_one("SELECT COUNT(*) FROM audit_log WHERE id < 1")->i64(0) > 0)
         return bad(tx.query_one("SELECT MIN(id) FROM audit_log")->i64(0));
-    auto head = tx.query_one(kLastRow);
     std::int64_t last = expected - 1;
+    v.head_id = last;
+    v.head_hash = prev;
+    if (anchor && !anchor_seen) return bad(std::min(anchor->id, last + 1));  // the anchored row is gone
+    auto head = tx.query_one(kLastRow);
     if (!head) {
         if (last > 0) return bad(last);  // the head row was removed
     } else if (head->i64(0) != last) {

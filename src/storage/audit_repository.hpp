@@ -50,6 +50,16 @@ struct AuditVerification {
     bool ok = true;
     std::int64_t checked = 0;
     std::optional<std::int64_t> first_bad_id;
+    // The newest row as the chain ends (0 and "" when empty): kept outside the database (a
+    // ticket, a monitor), it is an anchor that a full rewrite of the chain cannot move.
+    std::int64_t head_id = 0;
+    std::string head_hash;
+};
+
+// A row id and the hash it had, remembered from an earlier verification.
+struct AuditAnchor {
+    std::int64_t id = 0;
+    std::string hash;
 };
 
 class AuditRepository {
@@ -58,7 +68,11 @@ public:
     static std::int64_t append(sql::Tx& tx, const AuditRecord& rec, Millis at);
     static AuditPage list(sql::Tx& tx, const AuditFilter& filter);
     // Walks the whole chain; first_bad_id names the first altered, inserted or deleted row.
-    static AuditVerification verify(sql::Tx& tx);
+    // The head (audit_head) is the chain's anchor inside the database: a row rewritten with
+    // every later hash recomputed shows as the last row disagreeing with it. With an anchor
+    // from outside, a row whose hash is no longer the remembered one is named too (so is a
+    // rewrite that moved the head along).
+    static AuditVerification verify(sql::Tx& tx, const std::optional<AuditAnchor>& anchor = std::nullopt);
     // The chain hash of one row's content (exposed for tests).
     static std::string row_hash(const std::string& prev_hash, std::int64_t id, Millis at, const std::string& actor,
                                 const std::string& action, const std::string& resource_type,

@@ -46,7 +46,8 @@ sql::Value opt_millis(const std::optional<Millis>& m) { return m ? sql::Value(*m
 
 }  // namespace
 
-std::int64_t UserRepository::count_eligible(sql::Tx& tx, Role role, std::string_view except) {
+std::vector<std::string> UserRepository::eligible_usernames(sql::Tx& tx, Role role, std::string_view except,
+                                                            std::int64_t limit) {
     sql::Params params{std::string(to_lower(except))};
     std::string in;
     for (Role r : {Role::viewer, Role::editor, Role::admin}) {
@@ -54,9 +55,13 @@ std::int64_t UserRepository::count_eligible(sql::Tx& tx, Role role, std::string_
         params.push_back(std::string(role_name(r)));
         in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
     }
-    return tx.query_one("SELECT COUNT(*) FROM users WHERE active = 1 AND username_key <> $1 AND role IN (" + in + ")",
-                        params)
-        ->i64(0);
+    params.push_back(limit);
+    std::vector<std::string> out;
+    for (const auto& r : tx.query("SELECT username FROM users WHERE active = 1 AND username_key <> $1 AND role IN (" +
+                                      in + ") ORDER BY username_key LIMIT $" + std::to_string(params.size()),
+                                  params))
+        out.push_back(r.str(0));
+    return out;
 }
 
 Status UserRepository::lock_acting(sql::Tx& tx, const Principal& p) {
@@ -92,6 +97,14 @@ std::optional<UserRecord> UserRepository::find_by_username(sql::Tx& tx, std::str
 
 std::optional<UserRecord> UserRepository::find_by_id(sql::Tx& tx, std::string_view id) {
     auto r = tx.query_one(std::string("SELECT ") + kUserColumns + " FROM users u WHERE u.id = $1", {std::string(id)});
+    if (!r) return std::nullopt;
+    return read_user(*r);
+}
+
+std::optional<UserRecord> UserRepository::lock_by_id(sql::Tx& tx, std::string_view id) {
+    auto r = tx.query_one(std::string("SELECT ") + kUserColumns + " FROM users u WHERE u.id = $1" +
+                              (tx.dialect() == sql::Dialect::postgres ? " FOR SHARE" : ""),
+                          {std::string(id)});
     if (!r) return std::nullopt;
     return read_user(*r);
 }

@@ -53,12 +53,16 @@ public:
     static bool insert(sql::Tx& tx, const UserRecord& u);
     static std::optional<UserRecord> find_by_username(sql::Tx& tx, std::string_view username);
     static std::optional<UserRecord> find_by_id(sql::Tx& tx, std::string_view id);
+    // The same, locked against change until the transaction ends (PostgreSQL FOR SHARE).
+    static std::optional<UserRecord> lock_by_id(sql::Tx& tx, std::string_view id);
     // All users by username; total in the out parameter.
     static std::vector<UserRecord> list(sql::Tx& tx, std::int64_t limit, std::int64_t offset, std::int64_t& total);
     static void update(sql::Tx& tx, const UserRecord& u);  // every field but id, username, created_at
     static std::int64_t count(sql::Tx& tx);
-    // Active users whose role is at least `role`, but `except` (a username; '' excepts nobody).
-    static std::int64_t count_eligible(sql::Tx& tx, Role role, std::string_view except);
+    // Up to `limit` usernames of active users whose role is at least `role`, but `except` (a
+    // username; '' excepts nobody), in username order.
+    static std::vector<std::string> eligible_usernames(sql::Tx& tx, Role role, std::string_view except,
+                                                       std::int64_t limit);
 
     // Inside a write transaction on behalf of p: locks p's user row against change until the
     // transaction ends (PostgreSQL FOR SHARE; SQLite's write lock already serialises) and

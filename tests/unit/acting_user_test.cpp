@@ -1,9 +1,12 @@
 // Writes on behalf of a user re-check that user inside their own transaction (issue 20): a
 // request authenticated just before its user was deactivated or demoted must not commit after
-// that change. And a password change ends the user's other browser sessions. Both dialects.
+// that change; an archive waits for an acquire in flight. And a password change ends the
+// user's other browser sessions. Both dialects.
 #include "service/item_service.hpp"
 #include "service/user_service.hpp"
+#include "storage/session_repository.hpp"
 #include "storage/user_repository.hpp"
+#include "storage/workstation_repository.hpp"
 
 #include <gtest/gtest.h>
 
@@ -139,16 +142,65 @@ TEST_P(ActingUserTest, ADeactivationWaitsForTheWriteInFlight) {
         });
         EXPECT_TRUE(st.ok()) << st.error().message;
     });
-    for (int i = 0; i < 500 && !inside; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    ASSERT_TRUE(inside);
-    UserPatch off;
-    off.active = false;
-    ASSERT_TRUE(patch("bob", off).ok());
-    deactivated_at = Clock::now().time_since_epoch().count();
+    for (int i = 0; i < 2500 && !inside; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const bool started = inside;
+    if (started) {
+        UserPatch off;
+        off.active = false;
+        EXPECT_TRUE(patch("bob", off).ok());
+        deactivated_at = Clock::now().time_since_epoch().count();
+    }
     writer.join();
+    ASSERT_TRUE(started) << "bob's write never started";
     EXPECT_GT(deactivated_at.load(), write_done_at.load()) << "the deactivation committed while bob's write was open";
     // And after it, bob writes nothing more.
     EXPECT_EQ(transact_as(db(), bob_, [](Tx&) -> Status { return {}; }).error().code, Errc::unauthorized);
+}
+
+// An archive that starts while an acquire is inside its transaction (the item read, the
+// session not yet written) waits for it, then sees the session and refuses (issue 20). Without
+// the acquire's shared lock on the item, PostgreSQL archives the item under the new session.
+TEST_P(ActingUserTest, AnArchiveWaitsForAnAcquireInFlightAndRefuses) {
+    CreateItemInput in;
+    in.part_number = "ARC-1";
+    auto item = items_->create(bob_, in);
+    ASSERT_TRUE(item.ok()) << item.error().message;
+    WorkstationRecord ws{new_uuid(), bob_.user_id, "bob-1", "fp-bob-1", now_millis(), std::nullopt, std::nullopt};
+    ASSERT_TRUE(db().transact(TxMode::write, [&](Tx& tx) -> Status {
+                        WorkstationRepository::insert(tx, ws);
+                        return {};
+                    })
+                    .ok());
+    std::atomic<bool> inside{false};
+    std::thread acquire([&] {
+        auto st = transact_as(db(), bob_, [&](Tx& tx) -> Status {
+            SILO_TRY(auto it, locked_live_item(tx, "ARC-1"));
+            inside = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(400));
+            SessionRecord s;
+            s.id = new_uuid();
+            s.item_id = it.id;
+            s.part_number = it.part_number;
+            s.user_id = bob_.user_id;
+            s.username = "bob";
+            s.workstation_id = ws.id;
+            s.context_level = "sketch";
+            s.object_id = "Sketch001";
+            s.acquired_at = s.last_heartbeat = now_millis();
+            EXPECT_TRUE(SessionRepository::insert(tx, s));
+            return {};
+        });
+        EXPECT_TRUE(st.ok()) << st.error().message;
+    });
+    for (int i = 0; i < 2500 && !inside; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const bool started = inside;
+    Status archived;
+    if (started) archived = items_->archive(boss_, "ARC-1");
+    acquire.join();
+    ASSERT_TRUE(started) << "the acquire never started";
+    ASSERT_FALSE(archived.ok()) << "archived under a session in flight";
+    EXPECT_EQ(archived.error().code, Errc::conflict);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM items WHERE part_number = $1 AND archived_at IS NULL", "ARC-1"), 1);
 }
 
 TEST_P(ActingUserTest, APasswordChangeEndsTheOtherBrowserSessions) {

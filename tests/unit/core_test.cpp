@@ -108,6 +108,9 @@ TEST(Strings, BlankCountsInvisibleCharacters) {
     EXPECT_TRUE(blank("\xE2\x80\x8B\xE2\x80\x8D"));  // U+200B zero-width space, U+200D joiner
     EXPECT_TRUE(blank("\xEF\xBB\xBF\xE3\x80\x80"));  // U+FEFF, U+3000 ideographic space
     EXPECT_TRUE(blank("\xE2\x81\xA0\xE2\x80\xAF"));  // U+2060 word joiner, U+202F
+    EXPECT_TRUE(blank("\xE2\x80\x8E\xE2\x80\x8F\xC2\xAD"));  // U+200E, U+200F marks, U+00AD soft hyphen
+    EXPECT_TRUE(blank("\xE3\x85\xA4\xE1\x85\x9F\xEF\xB8\x8F"));  // U+3164, U+115F fillers, U+FE0F
+    EXPECT_FALSE(blank("\xE2\x80\x90"));  // U+2010 hyphen: visible
     EXPECT_FALSE(blank("x"));
     EXPECT_FALSE(blank("\xC2\xA0x\xC2\xA0"));
     EXPECT_FALSE(blank("\xff"));  // not text at all: left to the text rule

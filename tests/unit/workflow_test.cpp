@@ -609,16 +609,14 @@ TEST(WorkflowEligibility, GateChoiceAmongSeveral) {
     std::vector<Designation> des{{"root", "review"}, {"root2", "review"}};
     SignerInfo root{"root", Role::admin, true};
 
-    // the gate root was named for comes first (issue 20: a designated signer's signature is
-    // not spent on a gate their role happens to open)
-    EXPECT_EQ(gate_for_signer(wf, {"pending", {}}, des, root, "c", false).value(), "review");
-    // that one signed by root2: the first required gate without an approval
-    EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("root2", "review")}}, des, root, "c", false).value(),
-              "editor");
-    EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("root2", "review"), ok("e", "editor")}}, des, root, "c",
-                              false)
+    // required gates first, even before an optional one root was named for: a signature spent
+    // there could leave a required gate without anybody to sign it
+    EXPECT_EQ(gate_for_signer(wf, {"pending", {}}, des, root, "c", false).value(), "editor");
+    EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("e", "editor")}}, des, root, "c", false).value(), "admin");
+    // required gates done: the optional gate root was named for
+    EXPECT_EQ(gate_for_signer(wf, {"pending", {ok("e", "editor"), ok("r", "admin")}}, des, root, "c", false)
                   .value(),
-              "admin");
+              "review");
     // everything root may sign is settled: the signature would decide nothing (409)
     ApprovalState a{"pending", {ok("e", "editor"), ok("r", "admin"), ok("root2", "review")}};
     auto settled = gate_for_signer(wf, a, des, root, "c", false);
@@ -634,6 +632,18 @@ TEST(WorkflowEligibility, GateChoiceAmongSeveral) {
                               "c", false)
                   .value(),
               "editor");
+}
+
+TEST(WorkflowEligibility, EachRequiredGateNeedsASignerOfItsOwn) {
+    using C = std::vector<std::vector<std::string>>;
+    EXPECT_TRUE(gates_get_distinct_signers(C{}));
+    EXPECT_TRUE(gates_get_distinct_signers(C{{"a"}, {"b"}}));
+    EXPECT_FALSE(gates_get_distinct_signers(C{{"a"}, {"a"}})) << "one person, two gates";
+    EXPECT_FALSE(gates_get_distinct_signers(C{{"a"}, {}}));
+    // The first gate takes "a" first, then gives it up for the second, which has nobody else.
+    EXPECT_TRUE(gates_get_distinct_signers(C{{"a", "b"}, {"a"}}));
+    EXPECT_TRUE(gates_get_distinct_signers(C{{"a", "b"}, {"a", "c"}, {"b"}}));
+    EXPECT_FALSE(gates_get_distinct_signers(C{{"a", "b"}, {"a", "b"}, {"a", "b"}}));
 }
 
 TEST(WorkflowEligibility, DesignatedGateBeforeRoleGate) {

@@ -249,7 +249,7 @@ CREATE TABLE force_release_requests (
 )sql"},
     {6, R"sql(
 -- One pending handoff request per requester and session (issue 20): a second one answers 409
--- with the first. Older duplicates are superseded before the index is built.
+-- with the first. Existing duplicates but the oldest are superseded before the index is built.
 UPDATE handoff_requests SET status = 'superseded', resolved_at = created_at
  WHERE status = 'pending' AND EXISTS (
     SELECT 1 FROM handoff_requests o
