@@ -193,7 +193,7 @@ TEST_P(Files, CheckpointRoutesAndEvents) {
     ASSERT_EQ(deleted.size(), 2u) << deleted.dump();
     EXPECT_EQ(audit("checkpoint.created").size(), 3u);
 
-    other.drain(300ms);
+    settle({&other});
     EXPECT_TRUE(other.of("checkpoint.created").empty()) << other.all();
 }
 

@@ -150,7 +150,7 @@ TEST_P(Handoff, RequestReachesOnlyTheHoldersWorkstationIsAuditedListedAndDeclina
     EXPECT_EQ(str(d, "handoff_id"), hid) << e->raw;
 
     // Nobody else: not alice's other workstation, not the requester, not the item's watcher.
-    for (auto* s : {&watcher, &s_a2, &s_b1, &s_bob_plain}) s->drain(s == &watcher ? 700ms : 200ms);
+    settle({&watcher, &s_a2, &s_b1, &s_bob_plain});
     for (auto* s : {&watcher, &s_a2, &s_b1, &s_bob_plain}) {
         EXPECT_TRUE(s->of("edit.handoff_requested").empty()) << s->all();
     }
@@ -234,7 +234,7 @@ TEST_P(Handoff, RequestReachesOnlyTheHoldersWorkstationIsAuditedListedAndDeclina
     EXPECT_EQ(again.status, 409) << again.body;
     EXPECT_EQ(decline(alice, "00000000-0000-4000-8000-000000000000", json::object()).status, 404);
     EXPECT_EQ(listed_handoffs(bob, "?status=declined"), Ids{hid});
-    for (auto* s : {&watcher, &s_a1, &s_a2}) s->drain(s == &watcher ? 500ms : 200ms);
+    settle({&watcher, &s_a1, &s_a2});
     for (auto* s : {&watcher, &s_a1, &s_a2}) {
         EXPECT_TRUE(s->of("edit.handoff_declined").empty()) << s->all();
     }
@@ -290,7 +290,7 @@ TEST_P(Handoff, BadRequestsAreRefusedAndWriteNothing) {
     }
     EXPECT_EQ(count("SELECT COUNT(*) FROM handoff_requests"), 0);
     EXPECT_EQ(audit("edit.handoff_requested").size(), 0u);
-    s_a1.drain(300ms);
+    settle({&s_a1});
     EXPECT_TRUE(s_a1.of("edit.handoff_requested").empty()) << s_a1.all();
 
     // Exactly 2000 characters is allowed, counted as characters (not bytes).
@@ -334,7 +334,7 @@ TEST_P(Handoff, UndeliveredRequestIsReplayedWhenTheHoldersWorkstationReconnects)
     EXPECT_EQ(r.js().value("delivered", json()), json(false)) << r.body;
     const std::string hid = str(r.js(), "handoff_id");
     EXPECT_EQ(str(r.js(), "status"), "pending");
-    s_a2.drain(300ms);
+    settle({&s_a2});
     EXPECT_TRUE(s_a2.of("edit.handoff_requested").empty()) << s_a2.all();
     EXPECT_TRUE(session_listed("HO-3", sid)) << "the session must survive within the grace";
 
@@ -496,7 +496,7 @@ TEST_P(ForceRelease, DirectModePreservesUploadedWorkAndNotifiesHolderAndWatchers
         EXPECT_EQ(str(ce->js(), "user"), "alice") << ce->raw;
         EXPECT_EQ(str(ce->js(), "part_number"), "FR-1") << ce->raw;
     }
-    for (auto* s : {&watcher, &s_a2, &s_b1}) s->drain(s == &watcher ? 700ms : 200ms);
+    settle({&watcher, &s_a2, &s_b1});
     for (auto* s : {&watcher, &s_a2, &s_b1}) {
         EXPECT_TRUE(s->of("edit.force_released").empty()) << s->all();
     }
@@ -644,7 +644,7 @@ TEST_P(ForceRelease, BadInputIsRefusedAndChangesNothing) {
     EXPECT_EQ(count("SELECT COUNT(*) FROM checkpoints"), 0);
     EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log"), audit_rows_before) << "a refused request wrote an audit row";
     EXPECT_EQ(events_of("edit.force_released", sid), 0);
-    s_a1.drain(300ms);
+    settle({&s_a1});
     EXPECT_TRUE(s_a1.of("edit.force_released").empty()) << s_a1.all();
     EXPECT_TRUE(s_a1.of("edit.session_released").empty()) << s_a1.all();
     // The route still works afterwards.
@@ -668,7 +668,7 @@ TEST_P(ForceRelease, OfflineHolderGetsTheEventOnReplayAndItsWorkIsPreserved) {
     ASSERT_EQ(put_work(alice, "FR-4", sid, work).status / 100, 2);
     auto acq = s_a1.wait_for("edit.session_acquired", sid);
     ASSERT_TRUE(acq && acq->id) << s_a1.all();
-    s_a1.drain(300ms);
+    settle({&s_a1});
     std::int64_t last = *acq->id;
     for (const auto& e : s_a1.got)
         if (e.id) last = std::max(last, *e.id);
@@ -686,12 +686,12 @@ TEST_P(ForceRelease, OfflineHolderGetsTheEventOnReplayAndItsWorkIsPreserved) {
     EXPECT_EQ(str(e->js(), "reason"), "alice is on holiday") << e->raw;
     EXPECT_EQ(str(e->js(), "original_holder"), "alice") << e->raw;
     EXPECT_EQ(str(e->js(), "checkpoint_id"), cid) << e->raw;
-    back.drain(300ms);
+    settle({&back});
     EXPECT_EQ(back.of("edit.force_released", sid).size(), 1u) << back.all();
     EXPECT_TRUE(checkpoint_file("FR-4", cid) == work) << "the preserved work differs from the upload";
     // Without a last event id there is no replay.
     auto& fresh = open("alice/a1 fresh", alice, "?workstation_id=" + a1);
-    fresh.drain(500ms);
+    settle({&fresh});
     EXPECT_TRUE(fresh.of("edit.force_released").empty()) << fresh.all();
 }
 
@@ -739,7 +739,7 @@ TEST_P(ForceRelease, RacingTheHoldersReleaseHasExactlyOneWinner) {
         holder_wins += held;
     }
     for (const auto& sid : sids) ASSERT_TRUE(watcher.wait_for("edit.session_released", sid)) << watcher.all();
-    watcher.drain(700ms);
+    settle({&watcher});
     for (const auto& sid : sids) {
         SCOPED_TRACE(sid);
         auto rel = watcher.of("edit.session_released", sid);
@@ -861,7 +861,7 @@ TEST_P(ForceRelease, ApprovalModeWaitsForASecondAdminsApproval) {
     EXPECT_EQ(str(rows[0]["details"], "reason"), "needs review") << rows.dump();
     EXPECT_EQ(str(rows[0]["details"], "holder"), "alice") << rows.dump();
     EXPECT_EQ(str(rows[0]["details"], "checkpoint_id"), cid) << rows.dump();
-    for (auto* x : {&watcher, &s_a2, &s_b1}) x->drain(x == &watcher ? 500ms : 200ms);
+    settle({&watcher, &s_a2, &s_b1});
     for (auto* x : {&watcher, &s_a2, &s_b1}) {
         EXPECT_TRUE(x->of("edit.force_released").empty()) << x->all();
         EXPECT_TRUE(x->of("edit.force_release_pending").empty()) << x->all();
@@ -895,8 +895,7 @@ TEST_P(ForceRelease, ApprovalModeRejectionKeepsTheSessionAndHolderReleaseCancels
     EXPECT_TRUE(session_listed("FRA-2", sid));
     EXPECT_TRUE(session_listed("FRA-2", other));
     EXPECT_EQ(audit("edit.force_released", sid).size(), 0u);
-    s_a1.drain(200ms);
-    watcher.drain(500ms);
+    settle({&s_a1, &watcher});
     EXPECT_TRUE(s_a1.of("edit.force_released").empty()) << s_a1.all();
     EXPECT_TRUE(watcher.of("edit.session_released").empty()) << watcher.all();
 
@@ -914,7 +913,7 @@ TEST_P(ForceRelease, ApprovalModeRejectionKeepsTheSessionAndHolderReleaseCancels
     auto rel = watcher.wait_for("edit.session_released", sid);
     ASSERT_TRUE(rel) << watcher.all();
     EXPECT_EQ(str(rel->js(), "reason"), "released") << rel->raw;
-    watcher.drain(500ms);
+    settle({&watcher});
     EXPECT_TRUE(watcher.of("edit.session_released", other).empty()) << watcher.all();
     EXPECT_EQ(audit("edit.force_released").size(), 0u);
     EXPECT_EQ(count("SELECT COUNT(*) FROM force_release_requests"), 0);
@@ -1000,7 +999,7 @@ TEST_P(ForceRelease, ApprovalRacingTheHoldersReleaseHasExactlyOneWinner) {
         cancelled += by_holder;
     }
     for (const auto& sid : sids) ASSERT_TRUE(watcher.wait_for("edit.session_released", sid)) << watcher.all();
-    watcher.drain(700ms);
+    settle({&watcher});
     for (const auto& sid : sids) {
         EXPECT_EQ(watcher.of("edit.session_released", sid).size(), 1u) << watcher.all();
         EXPECT_EQ(events_of("edit.session_released", sid), 1) << sid;

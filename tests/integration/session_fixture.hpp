@@ -231,6 +231,16 @@ protected:
         return *streams.back();
     }
 
+    // Everything committed so far has reached these streams: a new item is created (everyone
+    // gets item.created, after every event committed before it) and each stream waits for it.
+    // An absence check after settle() is sound: a stream the server closed silently never sees
+    // the canary, and nothing committed before it can still be on its way.
+    void settle(std::initializer_list<Stream*> which) {
+        const std::string pn = "CANARY-" + std::to_string(++canaries_);
+        make_item(pn);
+        for (auto* s : which) ASSERT_TRUE(s->wait_for_item("item.created", pn)) << "the canary: " << s->all();
+    }
+
     static json acquire_body(const std::string& ws, const std::string& level, const std::string& object,
                              std::optional<std::vector<std::string>> cone = std::nullopt) {
         json b{{"workstation_id", ws}, {"context_level", level}, {"object_id", object}};
@@ -323,6 +333,7 @@ protected:
     std::unique_ptr<ServerProcess> other;  // a second instance on the same PostgreSQL database
     std::string admin_token;
     std::vector<std::unique_ptr<Stream>> streams;
+    int canaries_ = 0;
 };
 
 }  // namespace silo::itest

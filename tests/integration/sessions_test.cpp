@@ -113,7 +113,7 @@ TEST_P(Sessions, LifecycleWithEventsListsAndAudit) {
     EXPECT_EQ(release(alice, "SES-1", sid).status, 404) << "released twice";
 
     // Streams with no interest in SES-1 saw nothing of it; the watchers nothing more.
-    for (auto* s : {&watcher, &s_a1, &s_a2, &s_b1, &s_other}) s->drain(s == &watcher ? 700ms : 200ms);
+    settle({&watcher, &s_a1, &s_a2, &s_b1, &s_other});
     EXPECT_TRUE(s_a2.edit_events().empty()) << s_a2.all();
     EXPECT_TRUE(s_b1.edit_events().empty()) << s_b1.all();
     EXPECT_TRUE(s_other.edit_events().empty()) << s_other.all();
@@ -237,7 +237,7 @@ TEST_P(Sessions, TwoHundredConcurrentAcquiresOfOneObjectHaveExactlyOneWinner) {
     EXPECT_EQ(audit("edit.session_acquired").size(), 1u);
     EXPECT_EQ(count("SELECT COUNT(*) FROM events WHERE type = 'edit.session_acquired'"), 1);
     ASSERT_TRUE(watcher.wait_for("edit.session_acquired", winner)) << watcher.all();
-    watcher.drain(700ms);
+    settle({&watcher});
     EXPECT_EQ(watcher.edit_events().size(), 1u) << watcher.all();
 
     // Once released, the object can be acquired again (by the loser's workstation).
@@ -346,7 +346,7 @@ TEST_P(Sessions, SoftInterferenceIsReportedAndItsResolutionTargetsTheWorkstation
         ASSERT_TRUE(e) << s->all();
         EXPECT_EQ(str(e->js(), "reason"), "released") << e->raw;
     }
-    for (auto* s : {&s_a1, &s_a2, &s_b1, &s_b2, &s_c1}) s->drain(s == &s_a2 ? 800ms : 200ms);
+    settle({&s_a1, &s_a2, &s_b1, &s_b2, &s_c1});
     // Targeted: b1 was told twice, a1 once (carol's release), and nobody else ever: not alice's
     // other workstation, not bob's other workstation (a watcher), not carol (no shared nodes).
     EXPECT_EQ(s_b1.of("edit.interference_resolved").size(), 2u) << s_b1.all();
@@ -357,7 +357,7 @@ TEST_P(Sessions, SoftInterferenceIsReportedAndItsResolutionTargetsTheWorkstation
     // Releasing a session with no cone overlap resolves nothing.
     ASSERT_EQ(release(carol, "SOFT-1", carol_sid).status, 204);
     ASSERT_TRUE(s_b1.wait_for("edit.session_released", carol_sid)) << s_b1.all();
-    s_b1.drain(500ms);
+    settle({&s_b1});
     EXPECT_EQ(s_b1.of("edit.interference_resolved").size(), 2u) << s_b1.all();
 }
 
@@ -611,7 +611,7 @@ TEST_P(Sessions, DroppedStreamReleasesAfterTheGraceUnlessItReconnects) {
     listed = list_item(carol, "LIVE-1");
     ASSERT_EQ(listed.size(), 1u) << listed.dump();
     EXPECT_EQ(str(listed[0], "id"), kept) << "a reconnect within the grace lost its lock";
-    watcher.drain(100ms);
+    settle({&watcher});
     EXPECT_TRUE(watcher.of("edit.session_released", kept).empty()) << watcher.all();
 
     // The grace starts again at the next drop.
@@ -677,7 +677,8 @@ TEST_P(Sessions, AcquireOverRestAfterAnOldDisconnectIsNotReleasedAsDisconnected)
     }
     const std::string fresh = str(acquire_ok(alice, "LIVE-2", a1, "sketch", "Sketch001"), "id");
     ASSERT_TRUE(watcher.wait_for("edit.session_acquired", fresh)) << watcher.all();
-    watcher.drain(std::chrono::seconds(kSweepSeconds + 2));
+    watcher.drain(std::chrono::seconds(kSweepSeconds + 2));  // sweeps run meanwhile
+    settle({&watcher});
     EXPECT_TRUE(watcher.of("edit.session_released", fresh).empty())
         << "a session acquired after the stream dropped was released as disconnected: " << watcher.all();
     auto listed = list_item(carol, "LIVE-2");
@@ -729,7 +730,8 @@ TEST_P(Sessions, SweeperExpiresStaleSessionsAndHeartbeatKeepsConnectedOnesFresh)
     EXPECT_EQ(audit("edit.session_released", sid).size(), 0u);
 
     // The connected one is still there; the object of the expired one is free again.
-    watcher.drain(1500ms);
+    watcher.drain(1500ms);  // sweeps run meanwhile
+    settle({&watcher});
     EXPECT_TRUE(watcher.of("edit.session_released", live).empty()) << watcher.all();
     auto listed = list_item(carol, "EXP-1");
     ASSERT_EQ(listed.size(), 1u) << listed.dump();
@@ -793,7 +795,7 @@ TEST_P(Sessions, DeletingAWorkstationOrDeactivatingAUserReleasesTheirSessions) {
     EXPECT_EQ(count("SELECT COUNT(*) FROM edit_sessions WHERE username = 'dora'"), 0);
     auto left = server->sql("SELECT id FROM edit_sessions");
     EXPECT_EQ(left, std::vector<std::string>{on_a2});
-    watcher.drain(700ms);
+    settle({&watcher});
     EXPECT_TRUE(watcher.of("edit.session_released", on_a2).empty()) << watcher.all();
     // dora's objects are free again.
     acquire_ok(alice, "GONE-2", a2, "sketch", "Sketch001");
@@ -873,7 +875,7 @@ TEST_P(Sessions, TwoInstancesOnOnePostgresHaveExactlyOneWinner) {
     EXPECT_EQ(count("SELECT COUNT(*) FROM events WHERE type = 'edit.session_acquired'"), 1);
     for (auto* w : {&wa, &wb}) {
         ASSERT_TRUE(w->wait_for("edit.session_acquired", winner)) << w->all();
-        w->drain(500ms);
+        settle({w});
         EXPECT_EQ(w->edit_events().size(), 1u) << w->all();
     }
 }
