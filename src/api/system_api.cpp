@@ -61,6 +61,12 @@ void add_system_routes(http::Router& router, const SystemContext& ctx) {
                      {"storage", files.ok() ? "ok" : "unwritable"},
                      {"event_streams", ctx.server ? ctx.server->open_streams() : 0}};
         if (!files.ok()) body["storage_error"] = files.error().message;
+        if (!ready) {
+            // A 503 is an error answer: it carries the envelope too (API.md §0).
+            body["error"] = errc_name(Errc::unavailable);
+            body["message"] = !st.ok() ? "not ready: the database is unreachable"
+                                       : "not ready: the file store cannot take files";
+        }
         return HttpResponse::json(ready ? 200 : 503, body);
     });
 

@@ -445,7 +445,7 @@ TEST_P(ForceRelease, DirectModePreservesUploadedWorkAndNotifiesHolderAndWatchers
     ASSERT_TRUE(s_a1.wait_for("edit.session_acquired", sid)) << s_a1.all();
     const std::string work = blob(300000, 7);
     auto pw = put_work(alice, "FR-1", sid, work);
-    ASSERT_TRUE(pw.status == 200 || pw.status == 204) << pw.status << " " << pw.body;
+    ASSERT_EQ(pw.status, 200) << pw.body;
     auto h = request_handoff(bob, "FR-1", sid, {{"message", "please"}});
     ASSERT_EQ(h.status, 202) << h.body;
 

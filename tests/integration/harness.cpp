@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
 #include <algorithm>
@@ -163,6 +164,33 @@ void HttpClient::connect() {
     if (fd_ < 0) throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port_));
 }
 
+void check_error_envelope(const std::string& method, const std::string& target, const HttpResult& r) {
+    if (r.status < 400 || method == "HEAD") return;
+    // API.md §0: every error is {"error": "<code>", "message": "<one sentence>"}, its code the
+    // one that goes with the status.
+    static const std::map<int, std::set<std::string>> kCodes = {
+        {400, {"bad_request"}},         {401, {"unauthorized"}},
+        {403, {"forbidden"}},           {404, {"not_found", "module_disabled"}},
+        {405, {"method_not_allowed"}},  {409, {"conflict", "hard_interference"}},
+        {413, {"payload_too_large"}},   {414, {"uri_too_long"}},
+        {415, {"unsupported_media_type"}}, {429, {"too_many_requests"}},
+        {431, {"headers_too_large"}},   {500, {"internal"}},
+        {503, {"read_only", "unavailable"}},
+    };
+    auto j = r.js();
+    auto where = method + " " + target + " -> " + std::to_string(r.status) + " " + r.body.substr(0, 300);
+    if (!j.is_object() || !j.contains("error") || !j["error"].is_string() || !j.contains("message") ||
+        !j["message"].is_string() || j["message"].get<std::string>().empty()) {
+        ADD_FAILURE() << "an error answer without the envelope: " << where;
+        return;
+    }
+    auto it = kCodes.find(r.status);
+    if (it == kCodes.end() || !it->second.count(j["error"].get<std::string>()))
+        ADD_FAILURE() << "an error code that does not go with the status: " << where;
+    if (r.header("content-type").rfind("application/json", 0) != 0)
+        ADD_FAILURE() << "an error answer that is not application/json: " << where;
+}
+
 namespace {
 // Whether the server has closed an idle keep-alive connection (EOF waiting to be read). Any
 // other byte waiting there would be an answer nobody asked for: that is a server bug.
@@ -205,6 +233,7 @@ HttpResult HttpClient::request(const std::string& method, const std::string& tar
         throw std::runtime_error("no response for " + method + " " + target + (sent ? "" : " (the send failed)") +
                                  ": the connection dropped or stayed silent for " +
                                  std::to_string(timeout_.count()) + " ms");
+    check_error_envelope(method, target, *r);
     return *r;
 }
 

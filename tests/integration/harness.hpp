@@ -50,6 +50,10 @@ struct HttpResult {
     std::string header(const std::string& name) const;
 };
 
+// Adds a test failure unless an error answer (4xx/5xx, not to HEAD) carries the envelope of
+// API.md §0 with the code that goes with its status. HttpClient checks every answer.
+void check_error_envelope(const std::string& method, const std::string& target, const HttpResult& r);
+
 // One keep-alive HTTP/1.1 connection. A connection the server closed while idle is replaced
 // before the next request; a request is sent once, and a connection that drops or stays
 // silent (timeout) after it throws: the test fails instead of silently sending it again.
