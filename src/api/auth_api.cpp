@@ -31,6 +31,16 @@ json token_json(const TokenRecord& t) {
             {"last_used_at", time_or_null(t.last_used_at)}};
 }
 
+// The browser session cookie's attributes. Secure when the request reached silod through
+// TLS at a reverse proxy that says so (X-Forwarded-Proto: https, or Forwarded: proto=https):
+// the header can only make the cookie stricter, so it needs no trust.
+std::string cookie_attributes(const HttpRequest& req, Millis max_age) {
+    auto proto = to_lower(trim(split(req.header("x-forwarded-proto"), ',').front()));
+    auto forwarded = to_lower(req.header("forwarded"));
+    bool tls = proto == "https" || forwarded.find("proto=https") != std::string::npos;
+    return "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(max_age / 1000) + (tls ? "; Secure" : "");
+}
+
 // Login accepts JSON or an HTML form.
 Result<std::pair<std::string, std::string>> login_credentials(const HttpRequest& req) {
     auto ct = to_lower(req.header("content-type"));
@@ -72,8 +82,7 @@ void add_auth_routes(http::Router& router, AuthService& auth, bool auth_enabled)
         auto resp = HttpResponse::json(200, {{"user", user_json(out.user)}, {"csrf_token", out.csrf_token},
                                              {"expires_at", format_rfc3339(out.expires_at)}});
         resp.with_header("Set-Cookie", std::string(kSessionCookie) + "=" + out.session_secret +
-                                           "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
-                                           std::to_string(kBrowserSessionLifetime / 1000));
+                                           cookie_attributes(req, kBrowserSessionLifetime));
         resp.with_header("X-CSRF-Token", out.csrf_token);
         resp.with_header("Cache-Control", "no-store");
         return resp;
@@ -82,7 +91,7 @@ void add_auth_routes(http::Router& router, AuthService& auth, bool auth_enabled)
     router.add("POST", "/logout", Access::public_, BodyKind::json, [&auth](HttpRequest& req) -> Result<HttpResponse> {
         auth.logout(req.header("cookie"));
         auto resp = HttpResponse::no_content();
-        resp.with_header("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        resp.with_header("Set-Cookie", std::string(kSessionCookie) + "=" + cookie_attributes(req, 0));
         return resp;
     });
 

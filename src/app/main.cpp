@@ -389,8 +389,7 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    // Heartbeats refresh presence; a poll every second backs up local and NOTIFY wake-ups;
-    // events older than the retention window are pruned.
+    // Heartbeats refresh presence; a poll every second backs up local and NOTIFY wake-ups.
     server.every(cfg.events.heartbeat_seconds, [&] {
         auto online = hub.heartbeat();
         server.post_work([&workstations, &sessions, online = std::move(online)] {
@@ -411,16 +410,18 @@ int main(int argc, char** argv) {
     sweep_files();
     server.every(60.0, [&server, sweep_files] { server.post_work(sweep_files); });
     server.every(1.0, [&hub] { hub.poke(); });
+    // Events older than the retention window: pruned once at start (a server that was down
+    // for a while does not serve them), then every minute.
     const Millis retention = static_cast<Millis>(cfg.events.retention_hours) * 3600 * 1000;
-    server.every(60.0, [&] {
-        server.post_work([&event_source, retention] {
-            try {
-                if (auto n = event_source.prune(now_millis() - retention)) log::info("pruned old events", {{"count", n}});
-            } catch (const std::exception& e) {
-                log::warn("pruning events failed", {{"what", e.what()}});
-            }
-        });
-    });
+    auto prune_events = [&event_source, retention] {
+        try {
+            if (auto n = event_source.prune(now_millis() - retention)) log::info("pruned old events", {{"count", n}});
+        } catch (const std::exception& e) {
+            log::warn("pruning events failed", {{"what", e.what()}});
+        }
+    };
+    prune_events();
+    server.every(60.0, [&server, prune_events] { server.post_work(prune_events); });
     auto listener = start_event_listener(dbo, [&hub] { hub.poke_here(); });
     notifier.listener = listener.get();
 
