@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "http/beast.hpp"
+#include "http/framing.hpp"
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
@@ -33,6 +34,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::size_t kMaxIgnoredBody = 65536;
+constexpr std::size_t kHeadChunk = 4096;
 constexpr std::size_t kDrainChunk = 16384;
 constexpr std::size_t kMaxDrain = 64 * 1024 * 1024;
 
@@ -353,24 +355,63 @@ private:
         // Body limits are decided per route once the header is read.
         header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
         stream_.expires_after(std::chrono::seconds(srv_->opts.idle_timeout_seconds));
-        bhttp::async_read_header(stream_, buffer_, *header_parser_,
-                                 [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                                     self->on_header(ec);
-                                 });
+        read_head();
     }
 
-    void on_header(beast::error_code ec) {
+    // Reads raw bytes until the buffer holds a whole request head, which is checked for strict
+    // framing (framing.hpp) before Beast's parser sees it: bytes that two parsers could frame
+    // differently never reach a handler, and the connection is closed after the 400.
+    void read_head() {
+        auto data = buffer_.data();
+        std::string_view received(static_cast<const char*>(data.data()), data.size());
+        bool bad = false;
+        if (auto end = find_head_end(received, bad)) return on_head(received.substr(0, end));
+        if (bad) return reject_head(bad_request("malformed HTTP request: a NUL byte or a bare LF in the head"));
+        // Too long: without the end of the request line, the line overflowed (414); else the
+        // header fields did (431).
+        auto first = std::min(received.find_first_not_of("\r\n"), received.size());
+        auto line_end = std::min(received.find("\r\n", first), received.size());
+        if (line_end - first > srv_->opts.max_request_line)
+            return reject_head(Error(Errc::uri_too_long, "the request line is too long"));
+        if (received.size() > srv_->opts.max_header_bytes)
+            return reject_head(Error(Errc::headers_too_large, "the request headers are too large"));
+        stream_.async_read_some(buffer_.prepare(kHeadChunk), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->buffer_.commit(n);
+            if (ec) return self->on_header(ec);  // the client went away or timed out
+            self->read_head();
+        });
+    }
+
+    void reject_head(const Error& e) {
+        begin_request();
+        fail_and_close(e);
+    }
+
+    void on_head(std::string_view head) {
+        if (auto st = check_request_head(head); !st.ok()) return reject_head(st.error());
+        // Beast parses the checked head (the empty lines before it aside); the body, if any,
+        // stays in buffer_ for the body parser.
+        const auto start = head.find_first_not_of("\r\n");
+        const auto length = head.size() - start;
+        buffer_.consume(start);
+        beast::error_code ec;
+        buffer_.consume(header_parser_->put(asio::buffer(buffer_.data().data(), length), ec));
+        if (!ec && !header_parser_->is_header_done()) ec = bhttp::error::need_more;
+        on_header(ec);
+    }
+
+    void begin_request() {
         idle_ = false;
         started_ = std::chrono::steady_clock::now();
         req_ = HttpRequest{};
         req_.request_id = random_hex(8);
         req_.remote_addr = remote_;
+    }
+
+    void on_header(beast::error_code ec) {
+        begin_request();
         if (ec == bhttp::error::header_limit) {
-            // The parser records the target once the request line is complete: without one,
-            // the request line itself overflowed (414); else the header fields did (431).
-            bool line_too_long = header_parser_->get().target().empty();
-            fail_and_close(line_too_long ? Error(Errc::uri_too_long, "the request line is too long")
-                                         : Error(Errc::headers_too_large, "the request headers are too large"));
+            fail_and_close(Error(Errc::headers_too_large, "the request headers are too large"));
             return;
         }
         if (ec) {

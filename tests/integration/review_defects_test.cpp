@@ -308,9 +308,10 @@ TEST_P(Review, ArchivingAHeldItemIsRefused) {
         auto pn = "AR-R" + std::to_string(round);
         make_item(pn);
         std::atomic<int> acquired{0}, archived{0};
+        const json body = acquire_body(b1, "sketch", "Sketch001");
         std::thread t1([&] {
             auto c = as(port(), bob);
-            if (acquire(c, pn, acquire_body(b1, "sketch", "S" + std::to_string(round))).status == 200) ++acquired;
+            if (acquire(c, pn, body).status == 200) ++acquired;
         });
         std::thread t2([&] {
             if (as(port(), eve).del("/api/items/" + pn).status == 204) ++archived;
@@ -665,7 +666,12 @@ TEST(ReviewStartup, APostgresConnectionErrorIsOneLine) {
 
 // 10. A storage root that cannot take files stops start-up, and fails /ready while it lasts.
 // Needs a read-only filesystem: a small tmpfs this test mounts (root in CI); elsewhere it skips.
-TEST(ReviewStorage, AReadOnlyStorageRootFailsStartUpAndReady) {
+class ReviewStorage : public ::testing::TestWithParam<Db> {
+protected:
+    void SetUp() override { SILO_REQUIRE_DATABASE(GetParam()); }
+};
+
+TEST_P(ReviewStorage, AReadOnlyStorageRootFailsStartUpAndReady) {
     auto mnt = make_temp_dir("silod-rofs");
     if (::mount("silo-test", mnt.c_str(), "tmpfs", 0, "size=8m") != 0)
         GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << ")";
@@ -683,17 +689,23 @@ TEST(ReviewStorage, AReadOnlyStorageRootFailsStartUpAndReady) {
     ASSERT_TRUE(remount(MS_RDONLY)) << std::strerror(errno);
 
     auto dir = make_temp_dir("silod-rofs-run");
-    auto r = run_silod({}, {{"SILO_SERVER_PORT", "0"}, {"SILO_STORAGE_ROOT_DIR", mnt + "/files"},
-                            {"SILO_ADMIN_PASSWORD", "rofs-Passw0rd"}},
-                       dir);
+    std::map<std::string, std::string> env = {{"SILO_SERVER_PORT", "0"}, {"SILO_STORAGE_ROOT_DIR", mnt + "/files"},
+                                              {"SILO_ADMIN_PASSWORD", "rofs-Passw0rd"}};
+    if (GetParam() == Db::postgres) {
+        env["SILO_DATABASE_DRIVER"] = "postgres";
+        env["SILO_DATABASE_URL"] = create_pg_database();
+    }
+    auto r = run_silod({}, env, dir);
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("storage.root_dir"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("Read-only file system"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("migrated"), std::string::npos) << "the database was touched: " << r.output;
     EXPECT_FALSE(std::filesystem::exists(dir + "/data/silo.db")) << r.output;
 
     // Writable at start, read-only later: /ready says so and uploads answer 503, not 500.
     ASSERT_TRUE(remount(0)) << std::strerror(errno);
     ServerOptions o;
+    o.db = GetParam();
     o.env = {{"SILO_STORAGE_ROOT_DIR", mnt + "/files"}};
     auto s = ServerProcess::start(o);
     auto c = s->client();
@@ -721,5 +733,7 @@ TEST(ReviewStorage, AReadOnlyStorageRootFailsStartUpAndReady) {
     EXPECT_EQ(s->stop(), 0) << s->log();
     std::filesystem::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Db, ReviewStorage, ::testing::Values(Db::sqlite, Db::postgres), param_name);
 
 }  // namespace
