@@ -258,6 +258,12 @@ int main(int argc, char** argv) {
     so.upload_dir = (fs::path(cfg.storage.root_dir) / "tmp").string();
     so.workers = std::max(8u, 2 * std::thread::hardware_concurrency());
     so.stream_queue_limit = static_cast<std::size_t>(cfg.events.queue_limit);
+    so.stream_stall_seconds = cfg.events.stall_timeout_seconds;
+    so.header_timeout_seconds = cfg.server.header_timeout_seconds;
+    so.body_idle_timeout_seconds = cfg.server.body_idle_timeout_seconds;
+    so.keepalive_timeout_seconds = cfg.server.keepalive_timeout_seconds;
+    so.max_connections = static_cast<std::size_t>(cfg.server.max_connections);
+    so.max_header_fields = static_cast<std::size_t>(cfg.server.max_header_fields);
     http::Server server(so, router);
     std::uint16_t port = 0;
     if (serve) {

@@ -109,6 +109,11 @@ const std::vector<KeySpec>& key_table() {
                     64 * kMiB),
             int_key("server.max_upload_bytes", &field<&C::server, &Srv::max_upload_bytes>, kKiB,
                     kTiB),
+            int_key("server.header_timeout_seconds", &field<&C::server, &Srv::header_timeout_seconds>, 1, 3600),
+            int_key("server.body_idle_timeout_seconds", &field<&C::server, &Srv::body_idle_timeout_seconds>, 1, 3600),
+            int_key("server.keepalive_timeout_seconds", &field<&C::server, &Srv::keepalive_timeout_seconds>, 1, 3600),
+            int_key("server.max_connections", &field<&C::server, &Srv::max_connections>, 1, 1000000),
+            int_key("server.max_header_fields", &field<&C::server, &Srv::max_header_fields>, 8, 10000),
 
             text_key("database.driver", &field<&C::database, &Db::driver>, TextRule::driver),
             text_key("database.path", &field<&C::database, &Db::path>, TextRule::non_empty),
@@ -136,6 +141,7 @@ const std::vector<KeySpec>& key_table() {
             int_key("events.queue_limit", &field<&C::events, &Ev::queue_limit>, 16, 1000000),
             int_key("events.max_streams_per_user", &field<&C::events, &Ev::max_streams_per_user>, 0,
                     kIntMax),
+            int_key("events.stall_timeout_seconds", &field<&C::events, &Ev::stall_timeout_seconds>, 1, 3600),
 
             bool_key("approvals.allow_self_approval",
                      &field<&C::approvals, &ApprovalsConfig::allow_self_approval>),

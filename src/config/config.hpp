@@ -19,6 +19,12 @@ struct ServerConfig {
     bool read_only = false;
     std::int64_t max_json_bytes = 1048576;
     std::int64_t max_upload_bytes = 1073741824;
+    // Beyond API.md §10 (docs/architecture.md): connection limits and timeouts.
+    int header_timeout_seconds = 20;     // the whole request head, from its first byte
+    int body_idle_timeout_seconds = 60;  // a request body that stops arriving
+    int keepalive_timeout_seconds = 60;  // a connection waiting for its next request
+    int max_connections = 4096;          // request connections; event streams do not count
+    int max_header_fields = 100;
 };
 
 struct DatabaseConfig {
@@ -53,6 +59,7 @@ struct EventsConfig {
     int retention_hours = 168;
     int queue_limit = 1024;
     int max_streams_per_user = 1000;
+    int stall_timeout_seconds = 60;  // a stream whose socket takes nothing this long is closed
 };
 
 struct ApprovalsConfig {

@@ -122,6 +122,12 @@ public:
 
     bool closed() const override { return closed_; }
 
+    // Whether frames have waited longer than `limit` for the socket to take any of them (the
+    // client stopped reading): such a stream is closed, its client reconnects and replays.
+    bool stalled(std::chrono::steady_clock::duration limit) const {
+        return !closed_ && writing_ && std::chrono::steady_clock::now() - progress_ > limit;
+    }
+
     void on_close(std::function<void()> fn) override {
         if (finished_) {
             fn();
@@ -150,6 +156,7 @@ private:
             head_ = 0;
             return;
         }
+        if (!writing_) progress_ = std::chrono::steady_clock::now();  // frames start waiting
         writing_ = true;
         std::size_t end = std::min(queue_.size(), head_ + kMaxGather);
         std::vector<asio::const_buffer> bufs;
@@ -164,6 +171,7 @@ private:
                 return;
             }
             for (std::size_t i = self->head_; i < end; ++i) self->queue_[i].reset();
+            self->progress_ = std::chrono::steady_clock::now();
             self->head_ = end;
             self->offset_ = 0;
             if (self->head_ >= kMaxGather && self->head_ * 2 >= self->queue_.size()) {
@@ -198,6 +206,7 @@ private:
     bool started_ = false;
     bool writing_ = false;
     bool closed_ = false;
+    std::chrono::steady_clock::time_point progress_;  // the last write completed, or frames started waiting
     bool finished_ = false;
 };
 
@@ -286,6 +295,24 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::optional<asio::steady_timer> grace_timer;
 
     void accept();
+    // Request connections alive now (a connection that became an event stream is not one).
+    std::size_t connections() const {
+        std::size_t n = 0;
+        for (const auto& w : workers) n += w->connections;
+        return n;
+    }
+    void refuse(tcp::socket socket);
+    // Closes the event streams whose socket has taken nothing for stream_stall_seconds.
+    void drop_stalled_streams() {
+        const auto limit = std::chrono::seconds(opts.stream_stall_seconds);
+        std::vector<std::shared_ptr<SseStream>> stalled;
+        for (auto& [id, w] : open_streams)
+            if (auto s = w.lock(); s && s->stalled(limit)) stalled.push_back(std::move(s));
+        for (auto& s : stalled) {
+            log::info("event stream stalled: closed", {{"seconds", opts.stream_stall_seconds}});
+            s->close();
+        }
+    }
     void arm(const std::shared_ptr<Periodic>& p) {
         if (shutting_down) return;
         p->timer.expires_after(p->period);
@@ -354,7 +381,8 @@ private:
         header_parser_->header_limit(static_cast<std::uint32_t>(srv_->opts.max_header_bytes));
         // Body limits are decided per route once the header is read.
         header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-        stream_.expires_after(std::chrono::seconds(srv_->opts.idle_timeout_seconds));
+        head_started_ = false;
+        stream_.expires_after(std::chrono::seconds(srv_->opts.keepalive_timeout_seconds));
         read_head();
     }
 
@@ -364,6 +392,12 @@ private:
     void read_head() {
         auto data = buffer_.data();
         std::string_view received(static_cast<const char*>(data.data()), data.size());
+        if (!head_started_ && !received.empty()) {
+            // From the first byte of a head, the whole head has header_timeout_seconds: a
+            // client that trickles it is closed, however steadily it trickles.
+            head_started_ = true;
+            stream_.expires_after(std::chrono::seconds(srv_->opts.header_timeout_seconds));
+        }
         bool bad = false;
         if (auto end = find_head_end(received, bad)) return on_head(received.substr(0, end));
         if (bad) return reject_head(bad_request("malformed HTTP request: a NUL byte or a bare LF in the head"));
@@ -426,6 +460,11 @@ private:
             return;
         }
         auto& h = header_parser_->get();
+        if (static_cast<std::size_t>(std::distance(h.begin(), h.end())) > srv_->opts.max_header_fields) {
+            fail_and_close(Error(Errc::headers_too_large,
+                                 "more than " + std::to_string(srv_->opts.max_header_fields) + " header fields"));
+            return;
+        }
         req_.method = std::string(h.method_string());
         req_.target = std::string(h.target());
         for (const auto& f : h) {
@@ -489,7 +528,6 @@ private:
     }
 
     void read_body(std::uint64_t limit) {
-        stream_.expires_after(std::chrono::seconds(srv_->opts.body_timeout_seconds));
         if (match_.route->body == BodyKind::upload) {
             std::error_code fec;
             std::filesystem::create_directories(srv_->opts.upload_dir, fec);
@@ -506,19 +544,27 @@ private:
                                                                          bec.message())));
                 return;
             }
-            bhttp::async_read(stream_, buffer_, *file_parser_,
-                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                                  self->file_parser_->get().body().close();
-                                  self->on_body(ec);
-                              });
         } else {
             string_parser_.emplace(std::move(*header_parser_));
             string_parser_->body_limit(limit);
-            bhttp::async_read(stream_, buffer_, *string_parser_,
-                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                                  self->on_body(ec);
-                              });
         }
+        read_body_part();
+    }
+
+    // Reads the body a part at a time, each part within body_idle_timeout_seconds: a slow but
+    // steady upload may take as long as it needs, a body that stops arriving is dropped.
+    void read_body_part() {
+        stream_.expires_after(std::chrono::seconds(srv_->opts.body_idle_timeout_seconds));
+        auto next = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            bool done = !ec && (self->file_parser_ ? self->file_parser_->is_done() : self->string_parser_->is_done());
+            if (!ec && !done) return self->read_body_part();
+            if (self->file_parser_) self->file_parser_->get().body().close();
+            self->on_body(ec);
+        };
+        if (file_parser_)
+            bhttp::async_read_some(stream_, buffer_, *file_parser_, std::move(next));
+        else
+            bhttp::async_read_some(stream_, buffer_, *string_parser_, std::move(next));
     }
 
     void on_body(beast::error_code ec) {
@@ -786,6 +832,7 @@ private:
     int status_ = 0;
     bool keep_alive_ = true;
     bool idle_ = false;
+    bool head_started_ = false;  // a byte of the next head has arrived (its deadline runs)
     bool counted_ = false;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
@@ -802,6 +849,12 @@ void Server::Impl::accept() {
             return;
         }
         if (self->shutting_down) return;
+        if (self->connections() >= self->opts.max_connections) {
+            // Past server.max_connections: answer 503 and close (event streams do not count).
+            self->refuse(std::move(socket));
+            self->accept();
+            return;
+        }
         std::shared_ptr<Session> s;
         {
             std::lock_guard lock(self->sessions_mu);
@@ -813,6 +866,51 @@ void Server::Impl::accept() {
         self->accept();
     });
 }
+
+namespace {
+
+// Past server.max_connections: writes a 503 envelope, stops sending, then reads (and drops)
+// what the client sent for up to 2 s, so that it reads the answer rather than a reset.
+class Refusal : public std::enable_shared_from_this<Refusal> {
+public:
+    explicit Refusal(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+    void start() {
+        static const std::string body =
+            R"({"error":"unavailable","message":"too many connections (server.max_connections); try again"})";
+        static const std::string msg = "HTTP/1.1 503 Service Unavailable\r\nServer: silod/" SILO_VERSION
+                                       "\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                                       "Connection: close\r\nContent-Length: " +
+                                       std::to_string(body.size()) + "\r\n\r\n" + body;
+        asio::async_write(socket_, asio::buffer(msg), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec) return;
+            self->socket_.shutdown(tcp::socket::shutdown_send, ec);
+            self->timer_.expires_after(std::chrono::seconds(2));
+            self->timer_.async_wait([self](beast::error_code) {
+                beast::error_code ignored;
+                self->socket_.close(ignored);
+            });
+            self->drain();
+        });
+    }
+
+private:
+    void drain() {
+        socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec) {
+                self->timer_.cancel();  // the client closed (or the timer did)
+                return;
+            }
+            self->drain();
+        });
+    }
+    tcp::socket socket_;
+    asio::steady_timer timer_;
+    char buf_[4096];
+};
+
+}  // namespace
+
+void Server::Impl::refuse(tcp::socket socket) { std::make_shared<Refusal>(std::move(socket))->start(); }
 
 void Server::Impl::begin_shutdown() {
     if (shutting_down) return;
@@ -899,6 +997,12 @@ void Server::run() {
         impl->begin_shutdown();
     });
     impl->accept();
+    // Event streams whose socket takes nothing for stream_stall_seconds are closed.
+    auto stall = std::make_shared<Impl::Periodic>(impl->io);
+    stall->period = std::chrono::milliseconds(std::max(250, impl->opts.stream_stall_seconds * 250));
+    stall->fn = [impl] { impl->drop_stalled_streams(); };
+    impl->periodics.push_back(stall);
+    impl->arm(stall);
     impl->io.run();
     // Close what is left (connections lingering after an answer, requests past the grace), so
     // the workers run out of work; then wait for them.

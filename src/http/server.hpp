@@ -23,12 +23,16 @@ struct ServerOptions {
     std::int64_t max_upload_bytes = 1073741824;
     std::string upload_dir;          // temporary files of streamed uploads
     unsigned workers = 8;            // request threads, each with its own event loop
-    int idle_timeout_seconds = 60;   // keep-alive idle / header read
-    int body_timeout_seconds = 300;  // reading one request body
-    int shutdown_grace_seconds = 30; // in-flight requests get this long after SIGTERM
-    std::size_t max_request_line = 8192;  // longer targets answer 414
-    std::size_t max_header_bytes = 16384; // larger headers answer 431
+    int keepalive_timeout_seconds = 60;  // a connection waiting for its next request
+    int header_timeout_seconds = 20;     // the whole head, from its first byte (a trickle is closed)
+    int body_idle_timeout_seconds = 60;  // a request body that stops arriving
+    int shutdown_grace_seconds = 30;     // in-flight requests get this long after SIGTERM
+    std::size_t max_request_line = 8192;   // longer targets answer 414
+    std::size_t max_header_bytes = 16384;  // larger headers answer 431
+    std::size_t max_header_fields = 100;   // more fields answer 431
+    std::size_t max_connections = 4096;    // request connections (event streams aside); past it 503
     std::size_t stream_queue_limit = 1024; // frames queued per event stream before it is closed
+    int stream_stall_seconds = 60;         // an event stream whose socket takes nothing this long is closed
 };
 
 // Runs fn on this thread once the answer of the request it is handling has been handed to

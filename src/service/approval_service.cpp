@@ -191,38 +191,7 @@ Result<ApprovalRecord> ApprovalService::create_checked(sql::Tx& tx, const Princi
                                "(approvals.allow_self_approval is false): name someone else");
         a.signers.push_back({u->username, d.role});
     }
-    // Every required gate needs a signer of its own: somebody who could sign it and is not
-    // needed for another one (a person signs an approval once).
-    std::vector<const WorkflowGate*> required;
-    for (const auto& g : wf->gates)
-        if (g.required && std::none_of(required.begin(), required.end(),
-                                       [&](const WorkflowGate* r) { return r->role == g.role; }))
-            required.push_back(&g);
-    std::vector<std::vector<std::string>> candidates;
-    for (const auto* g : required) {
-        auto& who = candidates.emplace_back();
-        for (const auto& d : a.signers)
-            if (d.role == g->role) who.push_back(d.username);
-        if (who.empty()) {
-            auto need = parse_role(g->role);
-            if (!need)
-                return bad_request("the " + g->label + " gate (" + g->role + ") of " + wf->name +
-                                   " needs a designated signer: name one in 'signers'");
-            // auth.enabled: false: every request, a signature included, is the synthetic admin.
-            if (actor.synthetic) {
-                if (allow_self_approval_) who.push_back(actor.username);
-            } else {
-                who = UserRepository::eligible_usernames(tx, *need, allow_self_approval_ ? "" : actor.username,
-                                                         static_cast<std::int64_t>(required.size()));
-            }
-        }
-        if (who.empty())
-            return bad_request("nobody could sign the " + g->label + " gate of " + wf->name + ": it needs an active " +
-                               g->role + " or above" + (allow_self_approval_ ? "" : " other than " + actor.username));
-    }
-    if (!gates_get_distinct_signers(candidates))
-        return bad_request("the " + std::to_string(required.size()) + " required gates of " + wf->name +
-                           " need as many different signers, and fewer could sign them: name other signers");
+    SILO_CHECK(check_completable(tx, *wf, a.signers, actor));
 
     SILO_TRY(a.state, initial_state(*wf, in.draft));
     a.id = new_uuid();
@@ -240,6 +209,44 @@ Result<ApprovalRecord> ApprovalService::create_checked(sql::Tx& tx, const Princi
             {"signers", std::move(signers)}},
            a.created_at);
     return a;
+}
+
+// Every required gate needs a signer of its own: somebody who could sign it and is not needed
+// for another one (a person signs an approval once). Otherwise the approval could never be
+// approved: 400.
+Status ApprovalService::check_completable(sql::Tx& tx, const Workflow& wf, const std::vector<ApprovalSigner>& signers,
+                                          const Principal& actor) const {
+    std::vector<const WorkflowGate*> required;
+    for (const auto& g : wf.gates)
+        if (g.required && std::none_of(required.begin(), required.end(),
+                                       [&](const WorkflowGate* r) { return r->role == g.role; }))
+            required.push_back(&g);
+    std::vector<std::vector<std::string>> candidates;
+    for (const auto* g : required) {
+        auto& who = candidates.emplace_back();
+        for (const auto& d : signers)
+            if (d.role == g->role) who.push_back(d.username);
+        if (who.empty()) {
+            auto need = parse_role(g->role);
+            if (!need)
+                return bad_request("the " + g->label + " gate (" + g->role + ") of " + wf.name +
+                                   " needs a designated signer: name one in 'signers'");
+            // auth.enabled: false: every request, a signature included, is the synthetic admin.
+            if (actor.synthetic) {
+                if (allow_self_approval_) who.push_back(actor.username);
+            } else {
+                who = UserRepository::eligible_usernames(tx, *need, allow_self_approval_ ? "" : actor.username,
+                                                         static_cast<std::int64_t>(required.size()));
+            }
+        }
+        if (who.empty())
+            return bad_request("nobody could sign the " + g->label + " gate of " + wf.name + ": it needs an active " +
+                               g->role + " or above" + (allow_self_approval_ ? "" : " other than " + actor.username));
+    }
+    if (!gates_get_distinct_signers(candidates))
+        return bad_request("the " + std::to_string(required.size()) + " required gates of " + wf.name +
+                           " need as many different signers, and fewer could sign them: name other signers");
+    return {};
 }
 
 // ---------------------------------------------------------------------------------------------

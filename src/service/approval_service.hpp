@@ -144,6 +144,8 @@ class ApprovalService {
   private:
     std::optional<CompletionHook> hook_for(const std::string& resource_type) const;
     Result<SignerInfo> signer_info(sql::Tx& tx, const Principal& p) const;
+    Status check_completable(sql::Tx& tx, const Workflow& wf, const std::vector<ApprovalSigner>& signers,
+                             const Principal& actor) const;
     Result<ApprovalRecord> create_checked(sql::Tx& tx, const Principal& actor,
                                           const std::string& item_id, const CreateApprovalInput& in,
                                           bool managed_ok);

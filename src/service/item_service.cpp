@@ -7,6 +7,8 @@
 #include "storage/session_repository.hpp"
 #include "storage/user_repository.hpp"
 
+#include <set>
+
 namespace silo {
 
 namespace {
@@ -133,11 +135,13 @@ Status ItemService::archive(const Principal& actor, const std::string& part_numb
         auto held = SessionRepository::list(tx, {rec->id, "", ""});
         if (!held.empty()) {
             auto sessions = nlohmann::json::array();
-            std::string who;
+            std::set<std::string> holders;
             for (const auto& s : held) {
                 sessions.push_back(session_json(s));
-                if (who.find(s.username) == std::string::npos) who += (who.empty() ? "" : ", ") + s.username;
+                holders.insert(s.username);
             }
+            std::string who;
+            for (const auto& h : holders) who += (who.empty() ? "" : ", ") + h;
             return Error(Errc::conflict,
                          rec->part_number + " has " + std::to_string(held.size()) + " active edit session" +
                              (held.size() == 1 ? "" : "s") + " (" + who +

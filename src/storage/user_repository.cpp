@@ -48,18 +48,12 @@ sql::Value opt_millis(const std::optional<Millis>& m) { return m ? sql::Value(*m
 
 std::vector<std::string> UserRepository::eligible_usernames(sql::Tx& tx, Role role, std::string_view except,
                                                             std::int64_t limit) {
-    sql::Params params{std::string(to_lower(except))};
-    std::string in;
-    for (Role r : {Role::viewer, Role::editor, Role::admin}) {
-        if (!role_at_least(r, role)) continue;
-        params.push_back(std::string(role_name(r)));
-        in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
-    }
-    params.push_back(limit);
     std::vector<std::string> out;
-    for (const auto& r : tx.query("SELECT username FROM users WHERE active = 1 AND username_key <> $1 AND role IN (" +
-                                      in + ") ORDER BY username_key LIMIT $" + std::to_string(params.size()),
-                                  params))
+    // The role ladder as numbers (core/role.hpp: viewer 1, editor 2, admin 3).
+    for (const auto& r : tx.query("SELECT username FROM users WHERE active = 1 AND username_key <> $1 AND "
+                                  "CASE role WHEN 'admin' THEN 3 WHEN 'editor' THEN 2 ELSE 1 END >= $2 "
+                                  "ORDER BY username_key LIMIT $3",
+                                  {to_lower(except), static_cast<std::int64_t>(role), limit}))
         out.push_back(r.str(0));
     return out;
 }

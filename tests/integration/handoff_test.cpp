@@ -352,7 +352,7 @@ TEST_P(Handoff, UndeliveredRequestIsReplayedWhenTheHoldersWorkstationReconnects)
                                           std::map<std::string, std::string>{
                                               {"Authorization", "Bearer " + alice},
                                               {"Last-Event-ID", std::to_string(last_seen_id)}}),
-                   {}};
+                   {}, {}};
         ASSERT_EQ(hdr.sse->status(), 200) << hdr.sse->error_body();
         auto f = hdr.wait_for("edit.handoff_requested", sid);
         ASSERT_TRUE(f) << "not replayed with the Last-Event-ID header: " << hdr.all();

@@ -778,7 +778,7 @@ int open_stalled_stream(int port, const std::string& target, const std::map<std:
     return fd;
 }
 
-DrainResult drain_until_closed(int fd, std::chrono::milliseconds timeout, std::size_t max_bytes) {
+DrainResult drain_until_closed(int fd, std::chrono::milliseconds timeout, std::size_t max_bytes, bool keep) {
     DrainResult r;
     auto deadline = Clock::now() + timeout;
     std::string sink;
@@ -786,6 +786,7 @@ DrainResult drain_until_closed(int fd, std::chrono::milliseconds timeout, std::s
         sink.clear();
         ssize_t n = read_once(fd, sink);
         if (n > 0) r.bytes += static_cast<size_t>(n);
+        if (n > 0 && keep) r.data += sink;
         if (n == 0 || n == -1) {
             r.closed = true;
             r.reset = n == -1;

@@ -250,8 +250,10 @@ struct DrainResult {
     bool closed = false;
     bool reset = false;
     std::size_t bytes = 0;
+    std::string data;  // what was read, when asked for (keep)
 };
-DrainResult drain_until_closed(int fd, std::chrono::milliseconds timeout, std::size_t max_bytes = 256u << 20);
+DrainResult drain_until_closed(int fd, std::chrono::milliseconds timeout, std::size_t max_bytes = 256u << 20,
+                               bool keep = false);
 
 // A child process (not silod) with stdout and stderr in files; killed by its pid when the
 // object goes away while it still runs.

@@ -496,7 +496,13 @@ TEST_F(ConfigTest, JsonHasYamlShape) {
     EXPECT_EQ(j["modules"].size(), 1u);
     EXPECT_EQ(j["auth"].size(), 2u);
     EXPECT_EQ(j["auth"]["local"].size(), 2u);
-    EXPECT_EQ(j["server"].size(), 5u);
+    EXPECT_EQ(j["server"].size(), 10u);
+    EXPECT_EQ(j["server"]["header_timeout_seconds"], 20);
+    EXPECT_EQ(j["server"]["keepalive_timeout_seconds"], 60);
+    EXPECT_EQ(j["server"]["body_idle_timeout_seconds"], 60);
+    EXPECT_EQ(j["server"]["max_connections"], 4096);
+    EXPECT_EQ(j["server"]["max_header_fields"], 100);
+    EXPECT_EQ(j["events"]["stall_timeout_seconds"], 60);
     EXPECT_EQ(j["modules"]["sessions"].size(), 8u);
 }
 
