@@ -33,6 +33,21 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// On every answer (docs/security.md): no MIME sniffing, no referrer, never framed, no content
+// of ours to load anywhere (the API answers JSON and event streams only).
+constexpr std::pair<const char*, const char*> kSecurityHeaders[] = {
+    {"X-Content-Type-Options", "nosniff"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Frame-Options", "DENY"},
+    {"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"},
+};
+
+std::string security_header_lines() {
+    std::string out;
+    for (const auto& [name, value] : kSecurityHeaders) out += std::string(name) + ": " + value + "\r\n";
+    return out;
+}
+
 constexpr std::size_t kMaxIgnoredBody = 65536;
 constexpr std::size_t kHeadChunk = 4096;
 constexpr std::size_t kDrainChunk = 16384;
@@ -707,6 +722,7 @@ private:
         msg.set(bhttp::field::server, "silod/" SILO_VERSION);
         if (!resp.content_type.empty()) msg.set(bhttp::field::content_type, resp.content_type);
         msg.set("X-Request-Id", req_.request_id);
+        for (const auto& [name, value] : kSecurityHeaders) msg.set(name, value);
         for (const auto& [k, v] : resp.headers) msg.insert(k, v);
         msg.keep_alive(keep_alive_);
     }
@@ -717,7 +733,7 @@ private:
     void start_stream(HttpResponse resp) {
         std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                            "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
-                           req_.request_id + "\r\n";
+                           req_.request_id + "\r\n" + security_header_lines();
         for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
         head += "\r\n";
         log_request(200, 0);
@@ -878,8 +894,8 @@ public:
         static const std::string body =
             R"({"error":"unavailable","message":"too many connections (server.max_connections); try again"})";
         static const std::string msg = "HTTP/1.1 503 Service Unavailable\r\nServer: silod/" SILO_VERSION
-                                       "\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-                                       "Connection: close\r\nContent-Length: " +
+                                       "\r\nContent-Type: application/json\r\nRetry-After: 1\r\n" +
+                                       security_header_lines() + "Connection: close\r\nContent-Length: " +
                                        std::to_string(body.size()) + "\r\n\r\n" + body;
         asio::async_write(socket_, asio::buffer(msg), [self = shared_from_this()](beast::error_code ec, std::size_t) {
             if (ec) return;

@@ -164,6 +164,19 @@ void HttpClient::connect() {
     if (fd_ < 0) throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port_));
 }
 
+void check_security_headers(const std::string& method, const std::string& target, const HttpResult& r) {
+    static const std::map<std::string, std::string> kExpected = {
+        {"x-content-type-options", "nosniff"},
+        {"referrer-policy", "no-referrer"},
+        {"x-frame-options", "DENY"},
+        {"content-security-policy", "default-src 'none'; frame-ancestors 'none'"},
+    };
+    for (const auto& [name, value] : kExpected)
+        if (r.header(name) != value)
+            ADD_FAILURE() << method << " " << target << " -> " << r.status << " without " << name << ": " << value
+                          << " (has '" << r.header(name) << "')";
+}
+
 void check_error_envelope(const std::string& method, const std::string& target, const HttpResult& r) {
     if (r.status < 400 || method == "HEAD") return;
     // API.md §0: every error is {"error": "<code>", "message": "<one sentence>"}, its code the
@@ -234,6 +247,7 @@ HttpResult HttpClient::request(const std::string& method, const std::string& tar
                                  ": the connection dropped or stayed silent for " +
                                  std::to_string(timeout_.count()) + " ms");
     check_error_envelope(method, target, *r);
+    check_security_headers(method, target, *r);
     return *r;
 }
 

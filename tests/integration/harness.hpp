@@ -53,6 +53,10 @@ struct HttpResult {
 // Adds a test failure unless an error answer (4xx/5xx, not to HEAD) carries the envelope of
 // API.md §0 with the code that goes with its status. HttpClient checks every answer.
 void check_error_envelope(const std::string& method, const std::string& target, const HttpResult& r);
+// Adds a test failure unless the answer carries the security headers of docs/security.md
+// (X-Content-Type-Options, Referrer-Policy, X-Frame-Options, Content-Security-Policy).
+// HttpClient checks every answer.
+void check_security_headers(const std::string& method, const std::string& target, const HttpResult& r);
 
 // One keep-alive HTTP/1.1 connection. A connection the server closed while idle is replaced
 // before the next request; a request is sent once, and a connection that drops or stays

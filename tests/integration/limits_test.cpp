@@ -123,6 +123,11 @@ TEST_P(Limits, PastMaxConnectionsANewConnectionGets503AndStreamsStay) {
     auto refused = raw_request(port(), "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(refused.status, 503) << refused.body;
     check_error_envelope("GET", "/health", refused);
+    check_security_headers("GET", "/health", refused);
+    // An event stream's header carries them too.
+    for (const auto& [name, value] : std::map<std::string, std::string>{
+             {"x-content-type-options", "nosniff"}, {"x-frame-options", "DENY"}, {"referrer-policy", "no-referrer"}})
+        EXPECT_EQ(s1.header(name), value) << name;
     EXPECT_EQ(refused.header("connection"), "close");
     // The streams are untouched, and the held connections still serve.
     ASSERT_EQ(held[0]->post_json("/api/items", {{"part_number", "MC-1"}}).status, 201);
