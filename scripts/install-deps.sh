@@ -10,6 +10,7 @@ PKGS=(
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev googletest
   curl python3 procps
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do
