@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 
 #include <sys/stat.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -22,6 +23,7 @@
 #include <limits>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <utility>
 #include <variant>
@@ -450,6 +452,37 @@ Result<std::string> read_file(const std::string& path) {
     return text;
 }
 
+namespace {
+
+// Counts the documents of a YAML stream, stopping at `most`. YAML::LoadAll of yaml-cpp 0.7 (the
+// version in Debian 12) can loop for ever, allocating as it goes, on some malformed input
+// (found by tests/fuzz/fuzz_yaml; fixed upstream in jbeder/yaml-cpp#1319): the parser keeps
+// reporting one more empty document. So the count is bounded, and the first document is read
+// with YAML::Load, which stops after one.
+class DocumentCounter final : public YAML::EventHandler {
+public:
+    void OnDocumentStart(const YAML::Mark&) override {}
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
+int count_documents(const std::string& text, int most) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    int n = 0;
+    while (n < most && parser.HandleNextDocument(counter)) ++n;
+    return n;
+}
+
+}  // namespace
+
 Status Loader::load_file(const std::string& path) {
     file_ = path;
     auto text = read_file(path);
@@ -457,15 +490,14 @@ Status Loader::load_file(const std::string& path) {
 
     std::vector<YAML::Node> docs;
     try {
-        docs = YAML::LoadAll(*text);
+        if (count_documents(*text, 2) > 1) return file_error("must hold one YAML document, found more");
+        docs.push_back(YAML::Load(*text));
     } catch (const YAML::Exception& e) {
         std::string msg = e.what();
         constexpr std::string_view kPrefix = "yaml-cpp: ";
         if (msg.compare(0, kPrefix.size(), kPrefix) == 0) msg.erase(0, kPrefix.size());
         return file_error("not valid YAML: " + msg);
     }
-    if (docs.size() > 1)
-        return file_error("must hold one YAML document, found " + std::to_string(docs.size()));
     if (docs.empty() || docs[0].IsNull()) return {};  // empty or comments only: defaults
     if (!docs[0].IsMap())
         return file_error(std::string("top level must be a mapping of sections, got ") +

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace silo {
@@ -272,6 +273,16 @@ TEST_F(ConfigTest, NotValidYaml) {
 TEST_F(ConfigTest, SeveralDocuments) {
     EXPECT_THAT(error_of("server: {port: 1}\n---\nserver: {port: 2}\n"),
                 HasSubstr("must hold one YAML document"));
+}
+
+// Found by tests/fuzz/fuzz_yaml: yaml-cpp 0.7's LoadAll loops for ever (allocating) on this
+// mangled workflow file; the loader must answer with an error instead.
+TEST_F(ConfigTest, AFileThatHungYamlCppsLoadAllIsAnError) {
+    std::ifstream in(SILO_SOURCE_DIR "/tests/fuzz/corpus/fuzz_yaml/regress-loadall-loop", std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    ASSERT_FALSE(text.str().empty());
+    EXPECT_THAT(error_of(text.str()), StartsWith(file() + ": "));
 }
 
 TEST_F(ConfigTest, MissingFile) {
