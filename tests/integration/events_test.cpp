@@ -4,6 +4,7 @@
 // PostgreSQL, and a real third-party SSE client (npm `eventsource`). Real binary, SQLite and
 // PostgreSQL, auth enabled. API.md §3, §4, §11.
 #include "harness.hpp"
+#include "support/test_paths.hpp"
 
 #include <gtest/gtest.h>
 
@@ -1081,8 +1082,8 @@ std::vector<NodeLine> parse_node_output(const std::string& out) {
 
 TEST_P(Events, NodeEventSourceClientReceivesAndReplays) {
     const std::string node = find_executable("node");
-    const std::string script = SILO_SOURCE_DIR "/tests/node/eventsource_client.mjs";
-    const bool installed = std::filesystem::exists(SILO_SOURCE_DIR "/tests/node/node_modules/eventsource/package.json");
+    const std::string script = silo::test::source_dir() + "/tests/node/eventsource_client.mjs";
+    const bool installed = std::filesystem::exists(silo::test::source_dir() + "/tests/node/node_modules/eventsource/package.json");
     if (node.empty() || !installed) {
         std::string why = node.empty() ? "node is not installed" : "run `npm ci --prefix tests/node`";
         if (std::getenv("SILO_TEST_REQUIRE_PG")) {

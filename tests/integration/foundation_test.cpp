@@ -1,6 +1,7 @@
 // Foundation (issue 2): the real binary on port 0, on SQLite and PostgreSQL: system routes,
 // items, bad input, configuration and shutdown.
 #include "harness.hpp"
+#include "support/test_paths.hpp"
 
 #include <gtest/gtest.h>
 
@@ -343,7 +344,8 @@ TEST(CommandLine, RunsWithNoConfigFileOnSqliteUnderData) {
         dup2(fd, 2);
         if (chdir(dir.c_str()) != 0) _exit(126);
         setenv("SILO_SERVER_PORT", "0", 1);
-        execl(SILO_BINARY, SILO_BINARY, (char*)nullptr);
+        const std::string bin = silo::test::silod_binary();
+        execl(bin.c_str(), bin.c_str(), (char*)nullptr);
         _exit(127);
     }
     int port = 0;

@@ -1,4 +1,5 @@
 #include "harness.hpp"
+#include "support/test_paths.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -393,13 +394,13 @@ std::unique_ptr<ServerProcess> ServerProcess::start(const ServerOptions& o) {
         cfg += "database:\n  driver: sqlite\n  path: " + p->dir_ + "/silo.db\n";
     }
     cfg += "storage:\n  root_dir: " + p->dir_ + "/files\n";
-    cfg += "schemas:\n  directory: " SILO_SOURCE_DIR "/schemas\n";
-    cfg += "workflows:\n  directory: " SILO_SOURCE_DIR "/workflows\n";
+    cfg += "schemas:\n  directory: " + silo::test::source_dir() + "/schemas\n";
+    cfg += "workflows:\n  directory: " + silo::test::source_dir() + "/workflows\n";
     cfg += std::string("auth:\n  enabled: ") + (o.auth_enabled ? "true" : "false") + "\n";
     cfg += o.extra_yaml;
     write_file(p->dir_ + "/silod.yaml", cfg);
     p->log_path_ = p->dir_ + "/silod-" + std::to_string(std::random_device{}() % 100000) + ".log";
-    p->pid_ = spawn({SILO_BINARY, "--config", p->dir_ + "/silod.yaml"}, o.env, p->log_path_, "");
+    p->pid_ = spawn({silo::test::silod_binary(), "--config", p->dir_ + "/silod.yaml"}, o.env, p->log_path_, "");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
         std::istringstream log(read_file(p->log_path_));
@@ -417,7 +418,7 @@ std::unique_ptr<ServerProcess> ServerProcess::start(const ServerOptions& o) {
             std::string how = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
                                                 : "signal " + std::to_string(WTERMSIG(status));
             if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-                how += ": " SILO_BINARY " could not be executed (being rebuilt?)";
+                how += ": " + silo::test::silod_binary() + " could not be executed (being rebuilt?)";
             throw std::runtime_error("silod exited during start-up (" + how + "):\n" + read_file(p->log_path_));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -485,7 +486,7 @@ int ServerProcess::stop(int sig, std::chrono::seconds wait) {
 CommandResult run_silod(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
                         const std::string& cwd) {
     auto dir = make_temp_dir("silod-cmd");
-    std::vector<std::string> full{SILO_BINARY};
+    std::vector<std::string> full{silo::test::silod_binary()};
     full.insert(full.end(), args.begin(), args.end());
     pid_t pid = spawn(full, env, dir + "/out", cwd);
     CommandResult r;

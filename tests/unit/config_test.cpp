@@ -1,5 +1,6 @@
 // Unit tests for src/config: defaults, the YAML file, SILO_* overrides, errors, masking.
 #include "config/config.hpp"
+#include "support/test_paths.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -278,7 +279,7 @@ TEST_F(ConfigTest, SeveralDocuments) {
 // Found by tests/fuzz/fuzz_yaml: yaml-cpp 0.7's LoadAll loops for ever (allocating) on this
 // mangled workflow file; the loader must answer with an error instead.
 TEST_F(ConfigTest, AFileThatHungYamlCppsLoadAllIsAnError) {
-    std::ifstream in(SILO_SOURCE_DIR "/tests/fuzz/corpus/fuzz_yaml/regress-loadall-loop", std::ios::binary);
+    std::ifstream in(silo::test::source_dir() + "/tests/fuzz/corpus/fuzz_yaml/regress-loadall-loop", std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
     ASSERT_FALSE(text.str().empty());

@@ -1,4 +1,5 @@
 #include "domain/part_number.hpp"
+#include "support/test_paths.hpp"
 
 #include <gtest/gtest.h>
 
@@ -45,7 +46,7 @@ TEST(PartNumber, SchemaErrorsNameTheFileAndField) {
 }
 
 TEST(PartNumber, ShippedSchemaLoads) {
-    auto all = load_schemas(SILO_SOURCE_DIR "/schemas");
+    auto all = load_schemas(silo::test::source_dir() + "/schemas");
     ASSERT_TRUE(all.ok()) << all.error().message;
     ASSERT_TRUE(all->count("kindred-rd"));
     EXPECT_TRUE(all->at("kindred-rd").categories.count("F01"));

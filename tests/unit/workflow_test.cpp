@@ -1,4 +1,5 @@
 #include "domain/workflow.hpp"
+#include "support/test_paths.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kDir = SILO_SOURCE_DIR "/workflows";
+const std::string kDir = silo::test::source_dir() + "/workflows";
 
 std::string read_text(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -56,7 +57,7 @@ Workflow make_workflow(std::vector<std::pair<std::string, bool>> gates) {
     wf.states = {"draft", "pending", "approved", "rejected"};
     int i = 0;
     for (auto& [role, required] : gates)
-        wf.gates.push_back({role, "G" + std::to_string(i++), required});
+        wf.gates.push_back({role, std::string("G").append(std::to_string(i++)), required});
     wf.any_reject = "rejected";
     wf.all_required_approve = "approved";
     return wf;
