@@ -3,6 +3,8 @@
 #
 #   scripts/pg-test-cluster.sh start DIR   # initdb into DIR/data, start on a free port
 #   scripts/pg-test-cluster.sh stop DIR    # stop it by PID and remove DIR
+#   scripts/pg-test-cluster.sh crash DIR   # stop it as a crash would (pg_ctl -m immediate), keep DIR
+#   scripts/pg-test-cluster.sh resume DIR  # start a crashed cluster again on its port (fault tests)
 #
 # start writes DIR/url (postgresql://postgres@127.0.0.1:PORT/postgres, trust auth, for
 # SILO_TEST_PG_URL), DIR/port, DIR/pid (the postmaster) and logs to DIR/log. The server listens
@@ -12,7 +14,7 @@
 # DIR and its parents must be reachable by that user: prefer a directory under /tmp.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|crash|resume DIR" >&2; exit 2; }
 die() { echo "pg-test-cluster: $*" >&2; exit 1; }
 
 [ $# -eq 2 ] || usage
@@ -46,6 +48,11 @@ s.close()
 EOF
 }
 
+pg_start() {
+  as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+    -o "-p $1 -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+}
+
 start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
@@ -65,9 +72,7 @@ start() {
   local port attempt
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
-    if as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" \
-        start >/dev/null; then
+    if pg_start "$port"; then
       break
     fi
     # The port was probably taken between the probe and the start: try another one.
@@ -119,8 +124,21 @@ stop() {
   rm -rf "$dir"
 }
 
+crash() {
+  [ -f "$dir/pid" ] || die "$dir holds no running cluster"
+  as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null
+}
+
+resume() {
+  [ -f "$dir/port" ] || die "$dir holds no cluster"
+  pg_start "$(cat "$dir/port")" || { tail -n 20 "$dir/log" >&2 || true; die "pg_ctl start failed"; }
+  head -n 1 "$dir/data/postmaster.pid" >"$dir/pid"
+}
+
 case $cmd in
   start) start ;;
   stop) stop ;;
+  crash) crash ;;
+  resume) resume ;;
   *) usage ;;
 esac
