@@ -1,6 +1,14 @@
 #include "core/error.hpp"
 
+#include <cerrno>
+
 namespace silo {
+
+Error file_write_error(int err, const std::string& what) {
+    if (err == ENOSPC || err == EDQUOT)
+        return {Errc::insufficient_storage, what + ": the disk is full; nothing was stored"};
+    return internal_error(what);
+}
 
 const char* errc_name(Errc code) {
     switch (code) {
@@ -19,6 +27,7 @@ const char* errc_name(Errc code) {
         case Errc::module_disabled: return "module_disabled";
         case Errc::read_only: return "read_only";
         case Errc::unavailable: return "unavailable";
+        case Errc::insufficient_storage: return "insufficient_storage";
         case Errc::internal: return "internal";
     }
     return "internal";

@@ -28,6 +28,7 @@ enum class Errc {
     module_disabled,         // 404
     read_only,               // 503
     unavailable,             // 503
+    insufficient_storage,    // 507: the disk under the file store or the database is full
     internal,                // 500
 };
 
@@ -49,6 +50,10 @@ inline Error not_found(std::string msg) { return {Errc::not_found, std::move(msg
 inline Error conflict(std::string msg) { return {Errc::conflict, std::move(msg)}; }
 inline Error forbidden(std::string msg) { return {Errc::forbidden, std::move(msg)}; }
 inline Error internal_error(std::string msg) { return {Errc::internal, std::move(msg)}; }
+// A failed write to the file store (err: the errno): insufficient_storage (507) when the disk is
+// full (ENOSPC, EDQUOT), else internal. what says what could not be done ("cannot store the
+// upload").
+Error file_write_error(int err, const std::string& what);
 
 // Result<T>: either a value or an Error. Cheap to move; never throws on access misuse in
 // release builds (callers check ok() first).

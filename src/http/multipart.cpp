@@ -2,6 +2,7 @@
 
 #include "core/strings.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -177,13 +178,14 @@ Result<MultipartForm> parse_multipart(const std::string& content_type, const std
         if (is_file) {
             form.file = TempFile(file_path);
             out.reset(std::fopen(file_path.c_str(), "wb"));
-            if (!out) return internal_error("cannot store the upload");
+            if (!out) return file_write_error(errno, "cannot store the upload");
             if (filename) form.file_name = *filename;
         }
         std::string value;
         auto emit = [&](std::size_t n) -> Status {
             if (is_file) {
-                if (n > 0 && std::fwrite(r.buf.data(), 1, n, out.get()) != n) return internal_error("cannot store the upload");
+                if (n > 0 && std::fwrite(r.buf.data(), 1, n, out.get()) != n)
+                    return file_write_error(errno, "cannot store the upload");
                 form.file_size += static_cast<std::int64_t>(n);
             } else {
                 if (value.size() + n > limits.max_field_bytes)
@@ -207,7 +209,7 @@ Result<MultipartForm> parse_multipart(const std::string& content_type, const std
             if (!r.more()) return malformed("truncated: no closing boundary");
         }
         if (is_file) {
-            if (std::fflush(out.get()) != 0) return internal_error("cannot store the upload");
+            if (std::fflush(out.get()) != 0) return file_write_error(errno, "cannot store the upload");
         } else {
             if (auto problem = text_problem(value))
                 return bad_request("the multipart field '" + *name + "' " + *problem);

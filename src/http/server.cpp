@@ -10,6 +10,7 @@
 #include <boost/beast/http/file_body.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -554,9 +555,12 @@ private:
             if (bec) {
                 log::error("cannot open upload file", {{"path", upload_path_}, {"what", bec.message()}});
                 keep_alive_ = false;
-                // A read-only or full disk: unavailable while it lasts (GET /ready says so too).
-                respond(HttpResponse::error(Error(Errc::unavailable, "the file store cannot take the upload now: " +
-                                                                         bec.message())));
+                // A read-only disk is unavailable while it lasts (GET /ready says so too); a full
+                // one is 507.
+                respond(HttpResponse::error(bec == beast::errc::no_space_on_device
+                                                ? file_write_error(ENOSPC, "cannot store the upload")
+                                                : Error(Errc::unavailable, "the file store cannot take the upload now: " +
+                                                                               bec.message())));
                 return;
             }
         } else {
@@ -583,6 +587,13 @@ private:
     }
 
     void on_body(beast::error_code ec) {
+        if (ec == beast::errc::no_space_on_device) {
+            // The disk under the file store filled while the body came in: nothing is kept.
+            remove_upload();
+            keep_alive_ = false;
+            respond(HttpResponse::error(file_write_error(ENOSPC, "cannot store the upload")));
+            return;
+        }
         if (ec == bhttp::error::body_limit) {
             remove_upload();
             keep_alive_ = false;

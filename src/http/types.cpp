@@ -33,6 +33,7 @@ int status_for(Errc code) {
         case Errc::headers_too_large: return 431;
         case Errc::read_only: return 503;
         case Errc::unavailable: return 503;
+        case Errc::insufficient_storage: return 507;
         case Errc::internal: return 500;
     }
     return 500;

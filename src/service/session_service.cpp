@@ -202,7 +202,7 @@ Result<SessionRecord> SessionService::put_work(const Principal& p, const std::st
     SILO_TRY(auto hash, hash_and_sync(temp_file));
     auto dest = (fs::path(work_dir_) / (s.id + "-" + random_hex(8) + ".work")).string();
     fs::rename(temp_file, dest, ec);
-    if (ec) return internal_error("the upload could not be stored");
+    if (ec) return file_write_error(ec.value(), "the upload could not be stored");
     std::string previous;
     auto r = transact_as<SessionRecord>(db_, p, [&](sql::Tx& tx) -> Result<SessionRecord> {
         auto cur = SessionRepository::find(tx, s.id);

@@ -65,7 +65,7 @@ Result<std::string> hash_and_sync(const std::string& path) {
     }
     int rc = ::fsync(fd);
     ::close(fd);
-    if (rc != 0) return internal_error("the upload could not be flushed to disk");
+    if (rc != 0) return file_write_error(errno, "the upload could not be flushed to disk");
     return h.final_hex();
 }
 
@@ -74,7 +74,7 @@ Result<std::string> BlobStore::new_key_path(const std::string& kind, std::string
     std::error_code ec;
     auto dir = fs::path(root_) / kind;
     fs::create_directories(dir, ec);
-    if (ec) return internal_error("the file store is not writable");
+    if (ec) return file_write_error(ec.value(), "the file store is not writable");
     key = kind + "/" + new_uuid();
     return (fs::path(root_) / key).string();
 }
@@ -87,7 +87,7 @@ Result<StoredBlob> BlobStore::put(const std::string& temp_file, const std::strin
     StoredBlob b;
     SILO_TRY(auto dest, new_key_path(kind, b.key));
     fs::rename(temp_file, dest, ec);
-    if (ec) return internal_error("the upload could not be stored");
+    if (ec) return file_write_error(ec.value(), "the upload could not be stored");
     sync_dir(fs::path(dest).parent_path());
     b.size = static_cast<std::int64_t>(size);
     b.sha256 = std::move(hash);
@@ -100,7 +100,7 @@ Result<StoredBlob> BlobStore::link(const std::string& existing, const std::strin
     SILO_TRY(auto dest, new_key_path(kind, b.key));
     std::error_code ec;
     fs::create_hard_link(existing, dest, ec);
-    if (ec) return internal_error("the work file could not be preserved");
+    if (ec) return file_write_error(ec.value(), "the work file could not be preserved");
     // The link shares the work file's (possibly old) mtime: make it young so that the orphan
     // sweep leaves it alone until its row commits.
     fs::last_write_time(dest, fs::file_time_type::clock::now(), ec);

@@ -56,6 +56,9 @@ Status run_with_policy(const char* driver, const std::function<Status()>& attemp
                 case DbError::Kind::unique_violation:
                     spdlog::debug("{}: unique violation: {}", driver, e.what());
                     return Error{Errc::conflict, "a record with the same key already exists"};
+                case DbError::Kind::storage_full:
+                    spdlog::error("{}: the disk is full: {}", driver, e.what());
+                    return Error{Errc::insufficient_storage, "the database's disk is full; nothing was written"};
                 case DbError::Kind::invalid_text:
                     spdlog::warn("{}: {}", driver, e.what());
                     return Error{Errc::bad_request,

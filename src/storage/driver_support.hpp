@@ -21,6 +21,7 @@ inline constexpr int kMaxRetryableAttempts = 10;
 //                                 then Errc::unavailable;
 //   DbError unique_violation   -> Errc::conflict;
 //   DbError invalid_text       -> Errc::bad_request;
+//   DbError storage_full       -> Errc::insufficient_storage (507);
 //   anything else              -> Errc::internal "internal database error".
 // The exception's message is logged (spdlog) and never copied into the returned Error.
 // A Status returned by attempt() is passed through unchanged. Thread-safe.

@@ -64,7 +64,8 @@ public:
     // refuse it before the statement runs, so that neither stores it cut or altered (libpq
     // ends text at NUL; SQLite would keep it). The HTTP layer refuses such text first
     // (core/strings.hpp text_problem); this is the backstop.
-    enum class Kind { unique_violation, retryable, broken_connection, invalid_text, other };
+    // storage_full: the disk under the database is full (SQLite SQLITE_FULL, PostgreSQL 53100).
+    enum class Kind { unique_violation, retryable, broken_connection, invalid_text, storage_full, other };
     DbError(Kind k, const std::string& what) : std::runtime_error(what), kind(k) {}
     Kind kind;
 };

@@ -189,7 +189,7 @@ void check_error_envelope(const std::string& method, const std::string& target, 
         {413, {"payload_too_large"}},   {414, {"uri_too_long"}},
         {415, {"unsupported_media_type"}}, {429, {"too_many_requests"}},
         {431, {"headers_too_large"}},   {500, {"internal"}},
-        {503, {"read_only", "unavailable"}},
+        {503, {"read_only", "unavailable"}}, {507, {"insufficient_storage"}},
     };
     auto j = r.js();
     auto where = method + " " + target + " -> " + std::to_string(r.status) + " " + r.body.substr(0, 300);
@@ -391,7 +391,8 @@ std::unique_ptr<ServerProcess> ServerProcess::start(const ServerOptions& o) {
         p->pg_url_ = o.pg_url.empty() ? create_pg_database() : o.pg_url;
         cfg += "database:\n  driver: postgres\n  url: \"" + p->pg_url_ + "\"\n";
     } else {
-        cfg += "database:\n  driver: sqlite\n  path: " + p->dir_ + "/silo.db\n";
+        p->sqlite_path_ = o.sqlite_path.empty() ? p->dir_ + "/silo.db" : o.sqlite_path;
+        cfg += "database:\n  driver: sqlite\n  path: " + p->sqlite_path_ + "\n";
     }
     cfg += "storage:\n  root_dir: " + p->dir_ + "/files\n";
     cfg += "schemas:\n  directory: " + silo::test::source_dir() + "/schemas\n";
@@ -443,7 +444,7 @@ std::vector<std::string> ServerProcess::sql(const std::string& statement) const 
             if (row.size() > 0) out.push_back(row[0].is_null() ? "" : row[0].c_str());
         w.commit();
     } else {
-        SQLite::Database d(dir_ + "/silo.db", SQLite::OPEN_READWRITE);
+        SQLite::Database d(sqlite_path_, SQLite::OPEN_READWRITE);
         d.exec("PRAGMA busy_timeout = 10000");
         SQLite::Statement st(d, statement);
         while (st.executeStep())

@@ -116,6 +116,7 @@ struct ServerOptions {
     bool auth_enabled = false;
     std::string pg_url;       // reuse a database (several instances); empty: create one
     std::string data_dir;     // reuse a data folder (restart); empty: a new temp dir
+    std::string sqlite_path;  // SQLite's file somewhere else; empty: silo.db in the data folder
 };
 
 class ServerProcess {
@@ -147,6 +148,7 @@ private:
     std::string dir_;
     std::string log_path_;
     std::string pg_url_;
+    std::string sqlite_path_;
     bool owns_dir_ = true;
 };
 

@@ -47,6 +47,7 @@ std::string excerpt(std::string_view sql) {
         if (state == "40001" || state == "40P01") throw fail(DbError::Kind::retryable, e.what());
         // invalid byte sequence / untranslatable character: text the database cannot keep.
         if (state == "22021" || state == "22P05") throw fail(DbError::Kind::invalid_text, e.what());
+        if (state == "53100") throw fail(DbError::Kind::storage_full, e.what());  // disk_full
         throw fail(DbError::Kind::other, e.what());
     } catch (const pqxx::in_doubt_error& e) {
         // The commit may or may not have happened: never attempt again.

@@ -72,6 +72,8 @@ DbError translate(const SQLite::Exception& e, std::string_view sql) {
         kind = DbError::Kind::unique_violation;
     else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
         kind = DbError::Kind::retryable;
+    else if (primary == SQLITE_FULL)
+        kind = DbError::Kind::storage_full;
     return DbError(kind, fmt::format("sqlite error {}/{}: {} [{}]", e.getErrorCode(), ext, e.what(),
                                      excerpt(sql)));
 }

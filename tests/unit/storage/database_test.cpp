@@ -276,6 +276,29 @@ TEST_P(DatabaseTest, RetriesAreBounded) {
     EXPECT_LE(calls, 12);
 }
 
+// A full disk under the database (SQLite: SQLITE_FULL, provoked with max_page_count;
+// PostgreSQL: SQLSTATE 53100 disk_full) is insufficient_storage (507), never retried, and the
+// transaction leaves nothing behind.
+TEST_P(DatabaseTest, AFullDiskIsInsufficientStorageAndRollsBack) {
+    int calls = 0;
+    Status st = db().transact(TxMode::write, [&](Tx& tx) -> Status {
+        ++calls;
+        tx.exec("INSERT INTO t (k) VALUES ('before')");
+        if (dialect() == Dialect::sqlite) {
+            auto pages = tx.query_one("PRAGMA page_count")->i64(0);
+            tx.exec("PRAGMA max_page_count = " + std::to_string(pages + 2));
+            tx.exec("INSERT INTO t (k, s) VALUES ('big', $1)", {std::string(1 << 20, 'x')});
+        } else {
+            tx.exec("DO $$ BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$");
+        }
+        return {};
+    });
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, Errc::insufficient_storage) << st.error().message;
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(count_rows(), 0);
+}
+
 TEST_P(DatabaseTest, ReadTransactionSeesCommittedData) {
     ASSERT_TRUE(db().transact(TxMode::write,
                               [](Tx& tx) -> Status {
