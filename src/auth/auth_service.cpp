@@ -103,34 +103,40 @@ Status AuthService::check_csrf(const Principal& p, const std::string& header_val
 Result<LoginOutcome> AuthService::login(const std::string& username, const std::string& password,
                                         const std::string& address) {
     const Error bad_credentials = unauthorized("invalid username or password");
-    auto key = to_lower(username);
+    const auto user_key = LoginThrottle::user_key(to_lower(username), address);
+    const auto address_key = LoginThrottle::address_key(address);
     Millis now = now_millis();
-    if (auto wait = throttle_.retry_after(key, address, now)) {
+    std::optional<Millis> wait;
+    std::optional<UserRecord> user;
+    SILO_CHECK(db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
+        wait = throttle_.retry_after(LoginFailureRepository::find(tx, user_key),
+                                     LoginFailureRepository::find(tx, address_key), now);
+        if (!wait && username.size() <= 64 && utf8_length(password) <= 1024)
+            user = UserRepository::find_by_username(tx, username);
+        return {};
+    }));
+    if (wait) {
         long secs = static_cast<long>((*wait + 999) / 1000);
         return Error(Errc::too_many_requests, "too many failed logins; try again in " + std::to_string(secs) + " s",
                      {{"retry_after_seconds", secs}});
     }
-    std::optional<UserRecord> user;
-    if (username.size() <= 64 && utf8_length(password) <= 1024) {
-        SILO_CHECK(db_.transact(sql::TxMode::read, [&](sql::Tx& tx) -> Status {
-            user = UserRepository::find_by_username(tx, username);
-            return {};
-        }));
-    }
     // Always one Argon2 verification, so an unknown user costs what a wrong password costs.
     bool ok = hasher_.verify(user ? user->password_hash : std::string(), password);
     if (!ok || !user || !user->active) {
-        throttle_.record_failure(key, address, now_millis());
         (void)db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+            const Millis t = now_millis();
+            const Millis forget = throttle_.policy().forget_after;
+            LoginFailureRepository::prune(tx, t - forget);
+            LoginFailureRepository::add_failure(tx, user_key, t, forget);
+            LoginFailureRepository::add_failure(tx, address_key, t, forget);
             AuditRepository::append(tx,
                                     {username.size() <= 64 ? username : username.substr(0, 64), "auth.login_failed",
                                      "user", user ? user->id : "", {{"address", address}}},
-                                    now_millis());
+                                    t);
             return {};
         });
         return bad_credentials;
     }
-    throttle_.record_success(key, address);
     LoginOutcome out;
     out.user = *user;
     out.session_secret = secure_random_hex(32);
@@ -151,6 +157,7 @@ Result<LoginOutcome> AuthService::login(const std::string& username, const std::
         if (!now_user || !now_user->active || now_user->password_hash != user->password_hash) return bad_credentials;
         BrowserSessionRepository::remove_expired(tx, now);
         BrowserSessionRepository::insert(tx, s);
+        LoginFailureRepository::forget(tx, user_key);  // that name's failures from this address
         AuditRepository::append(tx, {user->username, "auth.login", "user", user->id, {{"address", address}}}, now);
         return {};
     }));

@@ -1,52 +1,34 @@
 #include "auth/login_throttle.hpp"
 
+#include "core/sha256.hpp"
+
 #include <algorithm>
 
 namespace silo {
 
-std::optional<Millis> LoginThrottle::wait_for(std::map<std::string, Entry>& m, const std::string& key, int free,
-                                              Millis now) {
-    auto it = m.find(key);
-    if (it == m.end()) return std::nullopt;
-    if (now - it->second.last > policy_.forget_after) {
-        m.erase(it);
-        return std::nullopt;
-    }
-    int over = it->second.failures - free;
+std::string LoginThrottle::user_key(const std::string& username_key, const std::string& address) {
+    // Length-prefixed: no name and address pair reads as another.
+    return "u:" + sha256_hex(std::to_string(username_key.size()) + ':' + username_key + address);
+}
+
+std::string LoginThrottle::address_key(const std::string& address) { return "a:" + sha256_hex(address); }
+
+std::optional<Millis> LoginThrottle::wait_for(const std::optional<LoginFailureCount>& c, int free, Millis now) const {
+    if (!c || now - c->last > policy_.forget_after) return std::nullopt;
+    int over = c->failures - free;
     if (over < 0) return std::nullopt;
-    Millis delay = policy_.base_delay << std::min(over, 20);
-    delay = std::min(delay, policy_.max_delay);
-    Millis until = it->second.last + delay;
+    Millis delay = std::min(policy_.base_delay << std::min(over, 20), policy_.max_delay);
+    Millis until = c->last + delay;
     if (until <= now) return std::nullopt;
     return until - now;
 }
 
-void LoginThrottle::bump(std::map<std::string, Entry>& m, const std::string& key, Millis now) {
-    auto& e = m[key];
-    if (now - e.last > policy_.forget_after) e.failures = 0;
-    ++e.failures;
-    e.last = now;
-    if (m.size() > 100000) m.clear();  // bounded memory under a spray of names
-}
-
-std::optional<Millis> LoginThrottle::retry_after(const std::string& username_key, const std::string& address,
-                                                 Millis now) {
-    std::lock_guard lk(mu_);
-    auto a = wait_for(users_, pair_key(username_key, address), policy_.user_free_failures, now);
-    auto b = wait_for(addresses_, address, policy_.address_free_failures, now);
+std::optional<Millis> LoginThrottle::retry_after(const std::optional<LoginFailureCount>& user,
+                                                 const std::optional<LoginFailureCount>& address, Millis now) const {
+    auto a = wait_for(user, policy_.user_free_failures, now);
+    auto b = wait_for(address, policy_.address_free_failures, now);
     if (a && b) return std::max(*a, *b);
     return a ? a : b;
-}
-
-void LoginThrottle::record_failure(const std::string& username_key, const std::string& address, Millis now) {
-    std::lock_guard lk(mu_);
-    bump(users_, pair_key(username_key, address), now);
-    bump(addresses_, address, now);
-}
-
-void LoginThrottle::record_success(const std::string& username_key, const std::string& address) {
-    std::lock_guard lk(mu_);
-    users_.erase(pair_key(username_key, address));
 }
 
 }  // namespace silo

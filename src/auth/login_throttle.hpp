@@ -1,7 +1,9 @@
 // Slows down password guessing: after a few failures for one username from one address (or
 // many from one address, whatever the names) further attempts from that address are refused
 // for an interval that doubles with each failure (capped), until a success or 15 quiet
-// minutes. In memory, per process. Thread-safe.
+// minutes. The counts live in the database (storage/login_failure_repository.hpp), so every
+// instance on one PostgreSQL counts the same failures (issue 13); this class holds the rules
+// only and is immutable.
 //
 // Per address first (issue 20): failures never lock a name out everywhere, so nobody can keep
 // `admin` from logging in by failing on purpose; an address without failures always gets its
@@ -10,9 +12,8 @@
 #pragma once
 
 #include "core/clock.hpp"
+#include "storage/login_failure_repository.hpp"
 
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -29,29 +30,22 @@ public:
     };
     LoginThrottle() = default;
     explicit LoginThrottle(Policy p) : policy_(p) {}
+    const Policy& policy() const { return policy_; }
 
-    // Milliseconds the caller must wait before trying this username from this address, or
-    // nullopt when an attempt is allowed now.
-    std::optional<Millis> retry_after(const std::string& username_key, const std::string& address, Millis now);
-    void record_failure(const std::string& username_key, const std::string& address, Millis now);
-    // Forgets the failures of this username from this address.
-    void record_success(const std::string& username_key, const std::string& address);
+    // The two counts a login attempt is judged by, as repository keys (fixed-length hashes, so
+    // a long username costs no more room than a short one).
+    static std::string user_key(const std::string& username_key, const std::string& address);
+    static std::string address_key(const std::string& address);
+
+    // Milliseconds the caller must wait before trying again, given the counts under user_key and
+    // address_key, or nullopt when an attempt is allowed now.
+    std::optional<Millis> retry_after(const std::optional<LoginFailureCount>& user,
+                                      const std::optional<LoginFailureCount>& address, Millis now) const;
 
 private:
-    struct Entry {
-        int failures = 0;
-        Millis last = 0;
-    };
-    std::optional<Millis> wait_for(std::map<std::string, Entry>& m, const std::string& key, int free, Millis now);
-    void bump(std::map<std::string, Entry>& m, const std::string& key, Millis now);
+    std::optional<Millis> wait_for(const std::optional<LoginFailureCount>& c, int free, Millis now) const;
 
     Policy policy_;
-    std::mutex mu_;
-    static std::string pair_key(const std::string& username_key, const std::string& address) {
-        return username_key + '\n' + address;
-    }
-    std::map<std::string, Entry> users_;  // by pair_key
-    std::map<std::string, Entry> addresses_;
 };
 
 }  // namespace silo

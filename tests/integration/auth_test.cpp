@@ -370,6 +370,48 @@ TEST_P(Auth, FailedLoginsAreSlowedDown) {
     EXPECT_EQ(c.post_json("/login", {{"username", "una"}, {"password", "una-password-1"}}).status, 200);
 }
 
+// The throttle's counts live in the database (issue 13): a guesser who spreads attempts over
+// the instances behind a load balancer, or waits for a restart, is slowed all the same.
+TEST_P(Auth, TheLoginThrottleHoldsAcrossInstancesAndRestarts) {
+    auto guess = [](int port, int i) {
+        return HttpClient(port).post_json("/login", {{"username", "admin"}, {"password", "guess-" + std::to_string(i)}});
+    };
+    std::unique_ptr<ServerProcess> other, retired;  // retired owns the data folder a restart reuses
+    int second = port();
+    if (GetParam() == Db::postgres) {
+        ServerOptions o;
+        o.db = Db::postgres;
+        o.auth_enabled = true;
+        o.pg_url = server->pg_url();
+        other = ServerProcess::start(o);
+        second = other->port();
+    }
+    // Five failures, alternating between the instances (or before and after a restart).
+    for (int i = 0; i < 5; ++i) {
+        if (GetParam() == Db::sqlite && i == 3) {
+            ServerOptions o;
+            o.auth_enabled = true;
+            o.data_dir = server->dir();
+            ASSERT_EQ(server->stop(), 0) << server->log();
+            retired = std::move(server);
+            server = ServerProcess::start(o);
+            second = port();
+        }
+        EXPECT_EQ(guess(i % 2 ? second : port(), i).status, 401) << i;
+    }
+    for (int p : {port(), second}) {
+        auto throttled = HttpClient(p).post_json("/login", {{"username", "admin"}, {"password", kAdminPassword}});
+        EXPECT_EQ(throttled.status, 429) << throttled.body;
+        EXPECT_GE(throttled.js().value("retry_after_seconds", 0), 1) << throttled.body;
+    }
+    // The rows are keyed by hashes, never by the name or the address in clear.
+    EXPECT_EQ(server->sql("SELECT COUNT(*) FROM login_failures WHERE key LIKE '%admin%' OR key LIKE '%127.0.0.1%'")
+                  .at(0),
+              "0");
+    EXPECT_EQ(server->sql("SELECT COUNT(*) FROM login_failures").at(0), "2");
+    if (other) EXPECT_EQ(other->stop(), 0) << other->log();
+}
+
 TEST_P(Auth, AdminManagesUsers) {
     auto admin = as(port(), admin_token);
     auto created = admin.post_json("/api/admin/users", {{"username", "Ann"}, {"password", "ann-password-1"}, {"role", "editor"},

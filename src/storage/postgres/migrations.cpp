@@ -262,6 +262,16 @@ UPDATE handoff_requests SET status = 'superseded', resolved_at = created_at
 CREATE UNIQUE INDEX handoff_requests_one_pending ON handoff_requests (session_id, requester_id)
  WHERE status = 'pending';
 )sql"},
+    {7, R"sql(
+-- Failed-login counters of the login throttle (issue 13): shared by every instance. key is a
+-- SHA-256 of what is counted (a username at an address, or an address).
+CREATE TABLE login_failures (
+    key          TEXT PRIMARY KEY,
+    failures     BIGINT NOT NULL,
+    last_failure BIGINT NOT NULL
+);
+CREATE INDEX login_failures_by_last ON login_failures (last_failure);
+)sql"},
 };
 
 }  // namespace
