@@ -295,8 +295,9 @@ int main(int argc, char** argv) {
     BlobStore blobs(cfg.storage.root_dir);
     RevisionService revisions(*db, notifier, blobs, cfg.storage.orphan_grace_minutes);
     CheckpointService checkpoints(*db, notifier, blobs, sessions, cfg.sessions, cfg.storage.orphan_grace_minutes);
-    HandoffService handoffs(*db, notifier, sessions, checkpoints, approvals, cfg.sessions);
+    HandoffService handoffs(*db, notifier, sessions, approvals, cfg.sessions);
     handoffs.install_hooks();
+    checkpoints.install_hooks();
 
     if (operator_command) return run_operator_command(app, op, users, auth);
 

@@ -81,7 +81,8 @@ Result<CheckpointRecord> CheckpointService::create(const Principal& p, const std
             auto s = SessionRepository::find(tx, to_lower_uuid(in.session_id));
             if (!s || s->item_id != item.id) return not_found("no active edit session " + in.session_id + " on this item");
             if (s->user_id != p.user_id) return forbidden("only the holder may end this session with a checkpoint");
-            work = sessions_.release_in(tx, *s, kCheckpoint, p.username, {{"checkpoint_id", c.id}});
+            auto ended = sessions_.release_in(tx, *s, kCheckpoint, p.username, {{"checkpoint_id", c.id}});
+            if (ended) work = ended->work_path;
             if (!work) return not_found("no active edit session " + in.session_id + " on this item");
         }
         CheckpointRepository::insert(tx, c);
@@ -145,17 +146,30 @@ Status CheckpointService::remove(const Principal& p, const std::string& part_num
     return {};
 }
 
+void CheckpointService::install_hooks() {
+    sessions_.keep_work = [this](sql::Tx& tx, const SessionRecord& s, const SessionRepository::Work& work,
+                                 const std::string& reason) -> std::optional<std::string> {
+        auto c = preserve_work_in(tx, s, work, reason == kForceReleased ? kForceReleaseContext : reason);
+        if (c.ok()) return c->id;
+        // The work file is unreadable: the session ends anyway, and the log says so.
+        log::error("the session's work could not be preserved", {{"session_id", s.id}, {"error", c.error().message}});
+        return std::nullopt;
+    };
+}
+
 Result<CheckpointRecord> CheckpointService::preserve_work_in(sql::Tx& tx, const SessionRecord& s,
-                                                             std::int64_t base_revision) {
-    SILO_TRY(auto blob, blobs_.link(s.work_path, "checkpoints", s.work_size, s.work_hash));
+                                                             const SessionRepository::Work& work,
+                                                             const std::string& context) {
+    SILO_TRY(auto blob, blobs_.link(work.path, "checkpoints", work.size, work.hash));
+    auto item = ItemRepository::find_by_id(tx, s.item_id);
     CheckpointRecord c;
     c.id = new_uuid();
     c.item_id = s.item_id;
     c.part_number = s.part_number;
     c.user_id = s.user_id;
     c.username = s.username;
-    c.base_revision = base_revision;
-    c.context = kForceReleaseContext;
+    c.base_revision = item ? item->revision : 0;
+    c.context = context;
     c.blob_key = blob.key;
     c.file_size = blob.size;
     c.file_hash = blob.sha256;

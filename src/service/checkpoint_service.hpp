@@ -51,15 +51,20 @@ public:
     // The owner or an admin (403 otherwise).
     Status remove(const Principal& p, const std::string& part_number, const std::string& id);
 
-    // Inside a caller's transaction (force-release): a pinned force_release checkpoint of the
-    // session's uploaded work. The file is hard-linked into the store first; if the transaction
-    // does not commit, the link is an orphan for the sweep. Emits checkpoint.created.
-    Result<CheckpointRecord> preserve_work_in(sql::Tx& tx, const SessionRecord& s, std::int64_t base_revision);
+    // A session that ends without its holder's say (force-release; the sweeper: `expired`,
+    // `disconnected`; its workstation removed, its user deactivated) keeps the holder's
+    // uploaded work as a pinned checkpoint: sets SessionService::keep_work. Call once.
+    void install_hooks();
 
     // Expired and over-cap checkpoints, and orphan files. Never throws.
     void sweep();
 
 private:
+    // Inside the transaction that ends session s: a pinned checkpoint (context `force_release`
+    // or the release reason) of its work. The file is hard-linked into the store first; if the
+    // transaction does not commit, the link is an orphan for the sweep. Emits checkpoint.created.
+    Result<CheckpointRecord> preserve_work_in(sql::Tx& tx, const SessionRecord& s, const SessionRepository::Work& work,
+                                              const std::string& context);
     void remove_blobs(const std::vector<CheckpointRecord>& gone);
     // checkpoint.created, to the item's audience.
     void emit_created(sql::Tx& tx, const CheckpointRecord& c);

@@ -41,8 +41,8 @@ nlohmann::json handoff_json(const HandoffRecord& h) {
 }
 
 HandoffService::HandoffService(sql::Database& db, EventNotifier& events, SessionService& sessions,
-                               CheckpointService& checkpoints, ApprovalService& approvals, SessionsModuleConfig cfg)
-    : db_(db), events_(events), sessions_(sessions), checkpoints_(checkpoints), approvals_(approvals), cfg_(std::move(cfg)) {}
+                               ApprovalService& approvals, SessionsModuleConfig cfg)
+    : db_(db), events_(events), sessions_(sessions), approvals_(approvals), cfg_(std::move(cfg)) {}
 
 void HandoffService::install_hooks() {
     // Whatever ends a session settles its handoff requests and cancels a pending
@@ -180,22 +180,17 @@ Result<std::optional<std::string>> HandoffService::force_release_in(sql::Tx& tx,
                                                                     const std::string& admin, const std::string& reason,
                                                                     const std::optional<std::string>& approval_id,
                                                                     std::optional<std::string>& work_path) {
-    auto item = ItemRepository::find_by_id(tx, s.item_id);
-    std::optional<std::string> checkpoint_id;
-    if (!s.work_path.empty()) {
-        auto c = checkpoints_.preserve_work_in(tx, s, item ? item->revision : 0);
-        if (c.ok()) {
-            checkpoint_id = c->id;
-        } else {  // the work file is unreadable: release anyway, and say so
-            log::error("the session's work could not be preserved", {{"session_id", s.id}, {"error", c.error().message}});
-        }
-    }
+    nlohmann::json details = {{"admin", admin}, {"reason", reason}, {"holder", s.username},
+                              {"approval_id", value_or_null(approval_id)}};
+    // Keeps the holder's uploaded work as a pinned force_release checkpoint (SessionService's
+    // keep_work, the rule for every ending the holder did not choose).
+    auto ended = sessions_.release_in(tx, s, kForceReleased, admin, details);
+    if (!ended) return session_not_found(s.id);
+    work_path = ended->work_path;
+    std::optional<std::string> checkpoint_id = ended->kept_checkpoint_id;
     if (!checkpoint_id)
         if (auto c = CheckpointRepository::newest_since(tx, s.item_id, s.user_id, s.acquired_at)) checkpoint_id = c->id;
-    nlohmann::json details = {{"admin", admin}, {"reason", reason}, {"holder", s.username},
-                              {"approval_id", value_or_null(approval_id)}, {"checkpoint_id", value_or_null(checkpoint_id)}};
-    work_path = sessions_.release_in(tx, s, kForceReleased, admin, details);
-    if (!work_path) return session_not_found(s.id);
+    details["checkpoint_id"] = value_or_null(checkpoint_id);
     details["part_number"] = s.part_number;
     details["session_id"] = s.id;
     AuditRepository::append(tx, {admin, "edit.force_released", kResourceType, s.id, details}, now_millis());

@@ -18,7 +18,6 @@
 #include "core/error.hpp"
 #include "core/role.hpp"
 #include "service/approval_service.hpp"
-#include "service/checkpoint_service.hpp"
 #include "service/events.hpp"
 #include "service/session_service.hpp"
 #include "storage/handoff_repository.hpp"
@@ -48,7 +47,7 @@ struct ForceReleaseOutcome {
 
 class HandoffService {
 public:
-    HandoffService(sql::Database& db, EventNotifier& events, SessionService& sessions, CheckpointService& checkpoints,
+    HandoffService(sql::Database& db, EventNotifier& events, SessionService& sessions,
                    ApprovalService& approvals, SessionsModuleConfig cfg);
 
     // Registers the session-end and approval-completion hooks. Call once, at start.
@@ -85,7 +84,6 @@ private:
     sql::Database& db_;
     EventNotifier& events_;
     SessionService& sessions_;
-    CheckpointService& checkpoints_;
     ApprovalService& approvals_;
     SessionsModuleConfig cfg_;
 };

@@ -135,8 +135,9 @@ Result<SessionRecord> SessionService::get(const std::string& part_number, const 
     });
 }
 
-std::optional<std::string> SessionService::release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason,
-                                                      const std::string& actor, nlohmann::json audit_details) {
+std::optional<SessionService::Ended> SessionService::release_in(sql::Tx& tx, const SessionRecord& s,
+                                                                const std::string& reason, const std::string& actor,
+                                                                nlohmann::json audit_details) {
     // The hooks run before the delete so that this transaction takes its locks in the order a
     // force-release approval's signature does (approval, request row, session): the two never
     // deadlock. When the session turns out to be gone, the caller rolls back or the hooks
@@ -144,6 +145,9 @@ std::optional<std::string> SessionService::release_in(sql::Tx& tx, const Session
     for (auto& hook : on_end) hook(tx, s, reason);
     auto work = SessionRepository::remove(tx, s.id);
     if (!work) return std::nullopt;
+    Ended ended{work->path, std::nullopt};
+    const bool by_holder = reason == kReleased || reason == kCheckpoint;
+    if (!by_holder && !work->path.empty() && keep_work) ended.kept_checkpoint_id = keep_work(tx, s, *work, reason);
     Millis now = now_millis();
     emit(tx, "edit.session_released", Audience::item, s.item_id,
          {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", s.id}, {"user", s.username},
@@ -165,10 +169,11 @@ std::optional<std::string> SessionService::release_in(sql::Tx& tx, const Session
     audit_details["context_level"] = s.context_level;
     audit_details["object_id"] = s.object_id;
     audit_details["reason"] = reason;
+    if (ended.kept_checkpoint_id) audit_details["checkpoint_id"] = *ended.kept_checkpoint_id;
     AuditRepository::append(tx, {actor, reason == kExpired ? "edit.session_expired" : "edit.session_released",
                                  "edit_session", s.id, audit_details},
                             now);
-    return work;
+    return ended;
 }
 
 Status SessionService::release(const Principal& p, const std::string& part_number, const std::string& session_id) {
@@ -182,7 +187,7 @@ Status SessionService::release(const Principal& p, const std::string& part_numbe
             return session_not_found(session_id);
         }
         if (s->user_id != p.user_id) return forbidden("only the holder may release this session");
-        work = release_in(tx, *s, kReleased, p.username);
+        if (auto ended = release_in(tx, *s, kReleased, p.username)) work = ended->work_path;
         if (!work) return session_not_found(session_id);
         return {};
     }));
@@ -208,7 +213,8 @@ Result<SessionRecord> SessionService::put_work(const Principal& p, const std::st
         auto cur = SessionRepository::find(tx, s.id);
         if (!cur) return session_not_found(session_id);
         previous = cur->work_path;
-        SessionRepository::set_work(tx, s.id, dest, size, hash);
+        // Ended since the read (PostgreSQL): refused, so no acknowledged upload is ever lost.
+        if (!SessionRepository::set_work(tx, s.id, dest, size, hash)) return session_not_found(session_id);
         cur->work_path = dest;
         cur->work_size = size;
         cur->work_hash = hash;
@@ -231,11 +237,18 @@ void SessionService::release_many(const std::vector<SessionRecord>& sessions, co
                                   const std::string& actor, const StillDue& still_due) {
     for (const auto& s : sessions) {
         std::optional<std::string> work;
+        bool gone = false;
         auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
             if (still_due && !still_due(tx, s.id)) return {};
-            work = release_in(tx, s, reason, actor);
+            auto ended = release_in(tx, s, reason, actor);
+            if (!ended) {  // ended meanwhile: roll back what the on_end hooks wrote
+                gone = true;
+                return Error(Errc::conflict, "the session ended meanwhile");
+            }
+            work = ended->work_path;
             return {};
         });
+        if (gone) continue;
         if (!st.ok()) {
             log::warn("releasing a session failed", {{"session_id", s.id}, {"error", st.error().message}});
             continue;

@@ -57,11 +57,18 @@ public:
                                    const std::string& temp_file);
 
     // Inside a caller's transaction: ends the session, emits edit.session_released
-    // (+ edit.interference_resolved) and the audit row. Returns the session's work file path
-    // ('' when none), or nullopt when the session was already gone (someone else ended it).
-    // The caller commits, then calls committed() and removes the work file unless it kept it.
-    std::optional<std::string> release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason, const std::string& actor,
-                    nlohmann::json audit_details = nlohmann::json::object());
+    // (+ edit.interference_resolved) and the audit row. When the holder did not end it
+    // (any reason but released / checkpoint), its uploaded work is first kept through keep_work
+    // (the id lands in the audit details as checkpoint_id). Returns the session's work file path
+    // ('' when none) and the kept checkpoint, or nullopt when the session was already gone
+    // (someone else ended it). The caller commits, then calls committed() and removes the work
+    // file (a kept checkpoint has its own link).
+    struct Ended {
+        std::string work_path;
+        std::optional<std::string> kept_checkpoint_id;
+    };
+    std::optional<Ended> release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason,
+                                    const std::string& actor, nlohmann::json audit_details = nlohmann::json::object());
 
     // Liveness (called from timers and hooks; never throw).
     void heartbeat(const std::vector<std::string>& workstation_ids);
@@ -78,6 +85,12 @@ public:
     // session row is deleted (handoff requests are settled here, pending force-release
     // approvals cancelled).
     std::vector<std::function<void(sql::Tx&, const SessionRecord&, const std::string& reason)>> on_end;
+    // Keeps the work of a session its holder did not end (`work` as the row held it when
+    // deleted; never empty); returns the checkpoint id, or nullopt when it could not. Set by
+    // CheckpointService::install_hooks.
+    std::function<std::optional<std::string>(sql::Tx&, const SessionRecord&, const SessionRepository::Work& work,
+                                             const std::string& reason)>
+        keep_work;
 
     void committed() { events_.committed(); }
     // module_disabled (404) when modules.sessions.enabled is false.

@@ -81,16 +81,17 @@ std::vector<SessionRecord> SessionRepository::list(sql::Tx& tx, const SessionFil
     return read_all(tx.query(std::string("SELECT ") + kColumns + kFrom + w.sql + " ORDER BY s.acquired_at, s.id", w.params));
 }
 
-std::optional<std::string> SessionRepository::remove(sql::Tx& tx, std::string_view id) {
-    auto r = tx.query_one("DELETE FROM edit_sessions WHERE id = $1 RETURNING work_path", {std::string(id)});
+std::optional<SessionRepository::Work> SessionRepository::remove(sql::Tx& tx, std::string_view id) {
+    auto r = tx.query_one("DELETE FROM edit_sessions WHERE id = $1 RETURNING work_path, work_size, work_hash",
+                          {std::string(id)});
     if (!r) return std::nullopt;
-    return r->str(0);
+    return Work{r->str(0), r->i64(1), r->str(2)};
 }
 
-void SessionRepository::set_work(sql::Tx& tx, std::string_view id, const std::string& path, std::int64_t size,
+bool SessionRepository::set_work(sql::Tx& tx, std::string_view id, const std::string& path, std::int64_t size,
                                  const std::string& hash) {
-    tx.exec("UPDATE edit_sessions SET work_path = $2, work_size = $3, work_hash = $4 WHERE id = $1",
-            {std::string(id), path, size, hash});
+    return tx.exec("UPDATE edit_sessions SET work_path = $2, work_size = $3, work_hash = $4 WHERE id = $1",
+                   {std::string(id), path, size, hash}) > 0;
 }
 
 void SessionRepository::heartbeat(sql::Tx& tx, const std::vector<std::string>& workstation_ids, Millis now) {

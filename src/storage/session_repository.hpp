@@ -44,10 +44,17 @@ public:
     static std::optional<SessionRecord> find_holder(sql::Tx& tx, std::string_view item_id, std::string_view level,
                                                     std::string_view object_id);
     static std::vector<SessionRecord> list(sql::Tx& tx, const SessionFilter& f);
-    // Deletes the row and returns its work file path ('' when none); nullopt when it was
+    // Deletes the row and returns its work as the row held it when deleted (path '' when none;
+    // on PostgreSQL a work upload committing meanwhile is waited for); nullopt when it was
     // already gone (someone else released it first).
-    static std::optional<std::string> remove(sql::Tx& tx, std::string_view id);
-    static void set_work(sql::Tx& tx, std::string_view id, const std::string& path, std::int64_t size,
+    struct Work {
+        std::string path;
+        std::int64_t size = 0;
+        std::string hash;
+    };
+    static std::optional<Work> remove(sql::Tx& tx, std::string_view id);
+    // false when the session is gone (ended since it was read).
+    static bool set_work(sql::Tx& tx, std::string_view id, const std::string& path, std::int64_t size,
                          const std::string& hash);
     // The heartbeat tick: sessions of workstations with an open stream stay alive.
     static void heartbeat(sql::Tx& tx, const std::vector<std::string>& workstation_ids, Millis now);
