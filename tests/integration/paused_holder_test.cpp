@@ -137,24 +137,23 @@ protected:
         // Let it autosave a few times, then stop it.
         std::string partial;
         int acked = 0;
-        for (int i = 0; i < 100 && acked < 3; ++i)
-            for (const auto& line : read_lines(report[0], partial, 100ms)) {
+        // Every line so far must be an acknowledged upload; acked is the last one.
+        auto take_acks = [&](std::chrono::milliseconds wait) {
+            for (const auto& line : read_lines(report[0], partial, wait)) {
                 int n = 0, status = 0;
                 ASSERT_EQ(std::sscanf(line.c_str(), "work %d %d", &n, &status), 2) << line;
                 ASSERT_EQ(status, 200) << line;
                 acked = n;
             }
+        };
+        for (int i = 0; i < 100 && acked < 3 && !HasFatalFailure(); ++i) take_acks(100ms);
         ASSERT_GE(acked, 3) << "the holder did not upload its work";
         ASSERT_EQ(::kill(holder, SIGSTOP), 0);
         int wstatus = 0;
         ASSERT_EQ(::waitpid(holder, &wstatus, WUNTRACED), holder);
         ASSERT_TRUE(WIFSTOPPED(wstatus));
-        for (const auto& line : read_lines(report[0], partial, 0ms)) {
-            int n = 0, status = 0;
-            ASSERT_EQ(std::sscanf(line.c_str(), "work %d %d", &n, &status), 2) << line;
-            ASSERT_EQ(status, 200) << line;
-            acked = n;
-        }
+        take_acks(0ms);
+        ASSERT_FALSE(HasFatalFailure());
 
         // Its session ends while it is stopped.
         std::string reason;
