@@ -56,7 +56,8 @@ Result<Principal> AuthService::authenticate(const std::string& authorization, co
             return {};
         }));
         if (!found) return unauthorized("invalid API token");
-        auto& [tok, user] = *found;
+        const auto& tok = found->first;  // not a structured binding: the lambda below uses it
+        const auto& user = found->second;
         if (tok.revoked_at) return unauthorized("this API token was revoked");
         if (tok.expires_at && *tok.expires_at <= now) return unauthorized("this API token has expired");
         if (!user.active) return unauthorized("this account is deactivated");

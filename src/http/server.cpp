@@ -2,6 +2,7 @@
 
 #include "http/beast.hpp"
 #include "http/framing.hpp"
+#include "http/request_head.hpp"
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
@@ -476,37 +477,11 @@ private:
             return;
         }
         auto& h = header_parser_->get();
-        if (static_cast<std::size_t>(std::distance(h.begin(), h.end())) > srv_->opts.max_header_fields) {
-            fail_and_close(Error(Errc::headers_too_large,
-                                 "more than " + std::to_string(srv_->opts.max_header_fields) + " header fields"));
-            return;
-        }
-        req_.method = std::string(h.method_string());
-        req_.target = std::string(h.target());
-        for (const auto& f : h) {
-            std::string name(f.name_string());
-            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            auto [it, inserted] = req_.headers.emplace(name, std::string(f.value()));
-            if (!inserted) it->second += ", " + std::string(f.value());
-        }
         keep_alive_ = h.keep_alive();
-        if (req_.target.size() > srv_->opts.max_request_line) {
-            fail_and_close(Error(Errc::uri_too_long, "the request target is too long"));
+        if (auto st = read_request_head(h, {srv_->opts.max_header_fields, srv_->opts.max_request_line}, req_); !st.ok()) {
+            fail_and_close(st.error());
             return;
         }
-        if (auto req_id = req_.header("x-request-id"); !req_id.empty() && req_id.size() <= 64) {
-            bool ok = true;
-            for (char c : req_id) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-            if (ok) req_.request_id = req_id;
-        }
-        auto target = parse_target(req_.target);
-        if (!target) {
-            fail_and_close(target.error());
-            return;
-        }
-        req_.path = std::move(target->first);
-        req_.query = std::move(target->second);
-
         match_ = srv_->router.match(req_.method, req_.path);
         bool has_body = header_parser_->content_length().value_or(0) > 0 || header_parser_->chunked();
         if (!match_.route) {

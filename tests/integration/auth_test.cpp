@@ -409,7 +409,9 @@ TEST_P(Auth, TheLoginThrottleHoldsAcrossInstancesAndRestarts) {
                   .at(0),
               "0");
     EXPECT_EQ(server->sql("SELECT COUNT(*) FROM login_failures").at(0), "2");
-    if (other) EXPECT_EQ(other->stop(), 0) << other->log();
+    if (other) {
+        EXPECT_EQ(other->stop(), 0) << other->log();
+    }
 }
 
 TEST_P(Auth, AdminManagesUsers) {

@@ -67,9 +67,9 @@ int open_raw_stream(int port, const std::string& token, const std::string& ws) {
         }
         auto cp = c.request("POST", "/api/items/" + pn + "/checkpoints",
                             multipart({{"file", "late work", "late.FCStd"},
-                                       {"context", "manual"},
-                                       {"base_revision", "0"},
-                                       {"session_id", sid}}),
+                                       {"context", "manual", ""},
+                                       {"base_revision", "0", ""},
+                                       {"session_id", sid, ""}}),
                             multipart_headers());
         dprintf(report_fd, "checkpoint %d\n", cp.status);
         auto rel = c.request("DELETE", base, "");
