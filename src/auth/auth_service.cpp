@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/json_null.hpp"
+#include "core/log.hpp"
 #include "core/sha256.hpp"
 #include "core/strings.hpp"
 #include "storage/audit_repository.hpp"
@@ -124,7 +125,7 @@ Result<LoginOutcome> AuthService::login(const std::string& username, const std::
     // Always one Argon2 verification, so an unknown user costs what a wrong password costs.
     bool ok = hasher_.verify(user ? user->password_hash : std::string(), password);
     if (!ok || !user || !user->active) {
-        (void)db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+        auto counted = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
             const Millis t = now_millis();
             const Millis forget = throttle_.policy().forget_after;
             LoginFailureRepository::prune(tx, t - forget);
@@ -136,6 +137,13 @@ Result<LoginOutcome> AuthService::login(const std::string& username, const std::
                                     t);
             return {};
         });
+        // A failure that could not be counted must not come free: the caller learns nothing
+        // about the password, only to try later.
+        if (!counted.ok()) {
+            log::error("a failed login could not be recorded", {{"error", counted.error().message}});
+            return counted.error().code == Errc::internal ? Error(Errc::unavailable, "cannot check logins now; try again later")
+                                                          : counted.error();
+        }
         return bad_credentials;
     }
     LoginOutcome out;

@@ -7,6 +7,7 @@ namespace silo {
 Error file_write_error(int err, const std::string& what) {
     if (err == ENOSPC || err == EDQUOT)
         return {Errc::insufficient_storage, what + ": the disk is full; nothing was stored"};
+    if (err == EROFS) return {Errc::unavailable, what + ": the file store is read-only for now"};
     return internal_error(what);
 }
 

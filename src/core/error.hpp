@@ -51,7 +51,7 @@ inline Error conflict(std::string msg) { return {Errc::conflict, std::move(msg)}
 inline Error forbidden(std::string msg) { return {Errc::forbidden, std::move(msg)}; }
 inline Error internal_error(std::string msg) { return {Errc::internal, std::move(msg)}; }
 // A failed write to the file store (err: the errno): insufficient_storage (507) when the disk is
-// full (ENOSPC, EDQUOT), else internal. what says what could not be done ("cannot store the
+// full (ENOSPC, EDQUOT), unavailable (503) when it is read-only (EROFS), else internal. what says what could not be done ("cannot store the
 // upload").
 Error file_write_error(int err, const std::string& what);
 

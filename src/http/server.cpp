@@ -532,10 +532,10 @@ private:
                 keep_alive_ = false;
                 // A read-only disk is unavailable while it lasts (GET /ready says so too); a full
                 // one is 507.
-                respond(HttpResponse::error(bec == beast::errc::no_space_on_device
-                                                ? file_write_error(ENOSPC, "cannot store the upload")
-                                                : Error(Errc::unavailable, "the file store cannot take the upload now: " +
-                                                                               bec.message())));
+                const bool full = bec == beast::errc::no_space_on_device || bec.value() == EDQUOT;
+                respond(HttpResponse::error(full ? file_write_error(bec.value(), "cannot store the upload")
+                                                 : Error(Errc::unavailable, "the file store cannot take the upload now: " +
+                                                                                bec.message())));
                 return;
             }
         } else {
@@ -562,13 +562,6 @@ private:
     }
 
     void on_body(beast::error_code ec) {
-        if (ec == beast::errc::no_space_on_device) {
-            // The disk under the file store filled while the body came in: nothing is kept.
-            remove_upload();
-            keep_alive_ = false;
-            respond(HttpResponse::error(file_write_error(ENOSPC, "cannot store the upload")));
-            return;
-        }
         if (ec == bhttp::error::body_limit) {
             remove_upload();
             keep_alive_ = false;
@@ -584,6 +577,12 @@ private:
                 return;
             }
             keep_alive_ = false;
+            if (file_parser_ && (ec.category() == boost::system::system_category() ||
+                                 ec.category() == boost::system::generic_category())) {
+                // Writing the upload to the file store failed (full: 507; else 500): nothing is kept.
+                respond(HttpResponse::error(file_write_error(ec.value(), "cannot store the upload")));
+                return;
+            }
             respond(HttpResponse::error(bad_request("malformed request body: " + ec.message())));
             return;
         }

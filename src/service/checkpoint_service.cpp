@@ -148,12 +148,11 @@ Status CheckpointService::remove(const Principal& p, const std::string& part_num
 
 void CheckpointService::install_hooks() {
     sessions_.keep_work = [this](sql::Tx& tx, const SessionRecord& s, const SessionRepository::Work& work,
-                                 const std::string& reason) -> std::optional<std::string> {
+                                 const std::string& reason) -> Result<std::string> {
         auto c = preserve_work_in(tx, s, work, reason == kForceReleased ? kForceReleaseContext : reason);
         if (c.ok()) return c->id;
-        // The work file is unreadable: the session ends anyway, and the log says so.
         log::error("the session's work could not be preserved", {{"session_id", s.id}, {"error", c.error().message}});
-        return std::nullopt;
+        return c.error();
     };
 }
 
@@ -173,9 +172,12 @@ Result<CheckpointRecord> CheckpointService::preserve_work_in(sql::Tx& tx, const 
     c.blob_key = blob.key;
     c.file_size = blob.size;
     c.file_hash = blob.sha256;
-    c.pinned = true;
+    // An admin's force-release is pinned (API.md §7); what the sweeper kept follows the TTL and
+    // the per-user cap like any checkpoint, so a workstation that keeps dropping off cannot
+    // fill the store.
+    c.pinned = context == kForceReleaseContext;
     c.created_at = now_millis();
-    c.expires_at = 0;
+    c.expires_at = c.pinned ? 0 : c.created_at + static_cast<Millis>(cfg_.checkpoint_ttl_hours) * 3600 * 1000;
     CheckpointRepository::insert(tx, c);
     emit_created(tx, c);
     return c;

@@ -53,15 +53,15 @@ public:
 
     // A session that ends without its holder's say (force-release; the sweeper: `expired`,
     // `disconnected`; its workstation removed, its user deactivated) keeps the holder's
-    // uploaded work as a pinned checkpoint: sets SessionService::keep_work. Call once.
+    // uploaded work as a checkpoint: sets SessionService::keep_work. Call once.
     void install_hooks();
 
     // Expired and over-cap checkpoints, and orphan files. Never throws.
     void sweep();
 
 private:
-    // Inside the transaction that ends session s: a pinned checkpoint (context `force_release`
-    // or the release reason) of its work. The file is hard-linked into the store first; if the
+    // Inside the transaction that ends session s: a checkpoint of its work (context
+    // `force_release`, pinned; or the release reason, with the TTL and cap of any checkpoint). The file is hard-linked into the store first; if the
     // transaction does not commit, the link is an orphan for the sweep. Emits checkpoint.created.
     Result<CheckpointRecord> preserve_work_in(sql::Tx& tx, const SessionRecord& s, const SessionRepository::Work& work,
                                               const std::string& context);

@@ -145,9 +145,16 @@ std::optional<SessionService::Ended> SessionService::release_in(sql::Tx& tx, con
     for (auto& hook : on_end) hook(tx, s, reason);
     auto work = SessionRepository::remove(tx, s.id);
     if (!work) return std::nullopt;
-    Ended ended{work->path, std::nullopt};
+    Ended ended;
+    ended.work_path = work->path;
     const bool by_holder = reason == kReleased || reason == kCheckpoint;
-    if (!by_holder && !work->path.empty() && keep_work) ended.kept_checkpoint_id = keep_work(tx, s, *work, reason);
+    if (!by_holder && !work->path.empty() && keep_work) {
+        auto kept = keep_work(tx, s, *work, reason);
+        if (kept)
+            ended.kept_checkpoint_id = std::move(*kept);
+        else
+            ended.keep_error = kept.error();
+    }
     Millis now = now_millis();
     emit(tx, "edit.session_released", Audience::item, s.item_id,
          {{"item_id", s.item_id}, {"part_number", s.part_number}, {"session_id", s.id}, {"user", s.username},
@@ -238,17 +245,33 @@ void SessionService::release_many(const std::vector<SessionRecord>& sessions, co
     for (const auto& s : sessions) {
         std::optional<std::string> work;
         bool gone = false;
+        bool unkept = false;
         auto st = db_.transact(sql::TxMode::write, [&](sql::Tx& tx) -> Status {
+            work.reset();  // a retried attempt starts afresh
+            gone = unkept = false;
             if (still_due && !still_due(tx, s.id)) return {};
             auto ended = release_in(tx, s, reason, actor);
             if (!ended) {  // ended meanwhile: roll back what the on_end hooks wrote
                 gone = true;
                 return Error(Errc::conflict, "the session ended meanwhile");
             }
+            if (ended->keep_error && (ended->keep_error->code == Errc::insufficient_storage ||
+                                      ended->keep_error->code == Errc::unavailable)) {
+                // The file store cannot take the holder's work now (full, read-only): the
+                // session stays until a later sweep can keep it, rather than lose the work. A
+                // work file that is gone or unreadable cannot come back: released without it.
+                unkept = true;
+                return *ended->keep_error;
+            }
             work = ended->work_path;
             return {};
         });
         if (gone) continue;
+        if (unkept) {
+            log::warn("session kept for a later sweep: its work cannot be preserved now",
+                      {{"session_id", s.id}, {"reason", reason}, {"error", st.error().message}});
+            continue;
+        }
         if (!st.ok()) {
             log::warn("releasing a session failed", {{"session_id", s.id}, {"error", st.error().message}});
             continue;

@@ -66,6 +66,7 @@ public:
     struct Ended {
         std::string work_path;
         std::optional<std::string> kept_checkpoint_id;
+        std::optional<Error> keep_error;  // the work was there but could not be kept
     };
     std::optional<Ended> release_in(sql::Tx& tx, const SessionRecord& s, const std::string& reason,
                                     const std::string& actor, nlohmann::json audit_details = nlohmann::json::object());
@@ -86,10 +87,9 @@ public:
     // approvals cancelled).
     std::vector<std::function<void(sql::Tx&, const SessionRecord&, const std::string& reason)>> on_end;
     // Keeps the work of a session its holder did not end (`work` as the row held it when
-    // deleted; never empty); returns the checkpoint id, or nullopt when it could not. Set by
-    // CheckpointService::install_hooks.
-    std::function<std::optional<std::string>(sql::Tx&, const SessionRecord&, const SessionRepository::Work& work,
-                                             const std::string& reason)>
+    // deleted; never empty); returns the checkpoint id. Set by CheckpointService::install_hooks.
+    std::function<Result<std::string>(sql::Tx&, const SessionRecord&, const SessionRepository::Work& work,
+                                      const std::string& reason)>
         keep_work;
 
     void committed() { events_.committed(); }

@@ -64,8 +64,9 @@ Result<std::string> hash_and_sync(const std::string& path) {
         h.update(buf, static_cast<std::size_t>(n));
     }
     int rc = ::fsync(fd);
+    const int err = errno;
     ::close(fd);
-    if (rc != 0) return file_write_error(errno, "the upload could not be flushed to disk");
+    if (rc != 0) return file_write_error(err, "the upload could not be flushed to disk");
     return h.final_hex();
 }
 

@@ -8,6 +8,7 @@
 #include "session_fixture.hpp"
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -76,8 +77,21 @@ TEST_P(Abuse, TricklersAndOldCursorsLeaveNormalClientsServedAndNothingBehind) {
     const int files_before = count_fds(pid);
     const long rss_before = proc_status(pid, "VmRSS");
 
-    // The tricklers: each has sent "G" and then one more byte a second.
+    // The tricklers: each has sent "G" and then one more byte a second. This process needs a
+    // descriptor for each, beside its own.
+    rlimit rl{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
     std::vector<int> slow;
+    struct Closer {  // also when an assertion stops the test early
+        std::vector<int>& fds;
+        ~Closer() {
+            for (int fd : fds) ::close(fd);
+        }
+    } closer{slow};
     for (int i = 0; i < kTricklers; ++i) {
         int fd = connect_local(port(), std::chrono::milliseconds(5000));
         ASSERT_GE(fd, 0) << "connection " << i;
@@ -134,6 +148,7 @@ TEST_P(Abuse, TricklersAndOldCursorsLeaveNormalClientsServedAndNothingBehind) {
     for (auto& t : reconnectors) t.join();
     trickle.join();
     for (int fd : slow) ::close(fd);
+    slow.clear();
     normal.reset();
 
     EXPECT_EQ(bad, 0) << "normal requests not answered 200";

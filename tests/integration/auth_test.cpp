@@ -2,6 +2,7 @@
 // PostgreSQL, against the real binary.
 #include "harness.hpp"
 
+#include <thread>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -386,8 +387,11 @@ TEST_P(Auth, TheLoginThrottleHoldsAcrossInstancesAndRestarts) {
         other = ServerProcess::start(o);
         second = other->port();
     }
-    // Five failures, alternating between the instances (or before and after a restart).
-    for (int i = 0; i < 5; ++i) {
+    // Seven failures, alternating between the instances (or before and after a restart); the
+    // sixth and seventh each after the wait the one before imposed (1 s, 2 s), so the checks
+    // below have a 4 s wait to fall into, however slow this machine is.
+    for (int i = 0; i < 7; ++i) {
+        if (i >= 5) std::this_thread::sleep_for(std::chrono::milliseconds((1000 << (i - 5)) + 200));
         if (GetParam() == Db::sqlite && i == 3) {
             ServerOptions o;
             o.auth_enabled = true;

@@ -73,6 +73,15 @@ TEST(CrashRaces, NeverTwoHoldersAndNoAcknowledgedReleaseUndoneWhileAnInstanceIsK
         return r;
     };
     std::vector<std::thread> workers;
+    struct Joiner {  // a failed assertion below still stops and joins the workers
+        std::atomic<bool>& stop;
+        std::vector<std::thread>& threads;
+        ~Joiner() {
+            stop = true;
+            for (auto& t : threads)
+                if (t.joinable()) t.join();
+        }
+    } joiner{stop, workers};
     for (int w = 0; w < kWorkers; ++w)
         workers.emplace_back([&, w] {
             std::mt19937 rng(1000 + w);
@@ -143,6 +152,7 @@ TEST(CrashRaces, NeverTwoHoldersAndNoAcknowledgedReleaseUndoneWhileAnInstanceIsK
                                                                    [](auto& h) { return !h.second.empty(); })));
     auto verify = a->client().get("/api/audit/verify");
     EXPECT_EQ(verify.js().value("ok", false), true) << verify.body;
+    EXPECT_GT(rec.unanswered, 0) << "the killed instance never failed a request: the crash was not in the run";
     RecordProperty("acquired", static_cast<int>(rec.acquired.size()));
     RecordProperty("ended", static_cast<int>(rec.ended.size()));
     RecordProperty("unanswered", rec.unanswered);

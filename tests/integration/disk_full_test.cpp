@@ -32,6 +32,9 @@ public:
     bool resize(const std::string& size) {
         return ::mount("silo-test", dir_.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()) == 0;
     }
+    bool read_only(bool on) {
+        return ::mount("silo-test", dir_.c_str(), "tmpfs", MS_REMOUNT | (on ? MS_RDONLY : 0), nullptr) == 0;
+    }
 
 private:
     std::string dir_;
@@ -101,6 +104,66 @@ TEST_P(DiskFull, AFullFileStoreRefusesUploadsWith507AndRecovers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Db, DiskFull, ::testing::Values(Db::sqlite, Db::postgres), param_name);
+
+// The sweeper ends a dropped workstation's session (issue 13): when the file store cannot take
+// the holder's work now (read-only here; full is the same), the session stays held and the
+// work is kept by a later sweep once it can; when the work file itself is gone, the session is
+// released without it (it cannot come back), never held for ever.
+class SweeperAndStore : public SessionTest {};
+
+TEST_P(SweeperAndStore, ASessionWhoseWorkCannotBeKeptNowWaitsAndOneWhoseFileIsGoneEnds) {
+    SmallDisk disk("16m");
+    if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs here (" << disk.why() << ")";
+    boot({{"SILO_STORAGE_ROOT_DIR", disk.dir() + "/files"}});
+    auto alice = make_user("alice", "editor");
+    auto a1 = register_ws(alice, "alice-1");
+    auto a2 = register_ws(alice, "alice-2");
+    make_item("SW-1");
+    auto& watcher = open("admin watching SW-1", admin_token, "?watch=SW-1");
+    auto& s1 = open("alice/a1", alice, "?workstation_id=" + a1);
+    auto& s2 = open("alice/a2", alice, "?workstation_id=" + a2);
+    const std::string held = str(acquire_ok(alice, "SW-1", a1, "sketch", "Sketch001"), "id");
+    const std::string lost = str(acquire_ok(alice, "SW-1", a2, "sketch", "Sketch002"), "id");
+    auto put = [&](const std::string& sid, const std::string& body) {
+        return as(port(), alice)
+            .request("PUT", "/api/items/SW-1/edit-sessions/" + sid + "/work", body,
+                     {{"Content-Type", "application/octet-stream"}})
+            .status;
+    };
+    ASSERT_EQ(put(held, "alice's sketch"), 200);
+    ASSERT_EQ(put(lost, "alice's other sketch"), 200);
+    // The second session's work file disappears from under it, and its workstation drops off:
+    // released after the grace, without a checkpoint.
+    for (const auto& e : fs::directory_iterator(disk.dir() + "/files/work"))
+        if (e.path().filename().string().rfind(lost, 0) == 0) fs::remove(e.path());
+    s2.sse->close();
+    auto e = watcher.wait_for("edit.session_released", lost, std::chrono::seconds(kGraceSeconds + kSweepSeconds + 10));
+    ASSERT_TRUE(e) << watcher.all();
+    EXPECT_EQ(str(e->js(), "reason"), "disconnected");
+    EXPECT_EQ(as(port(), alice).get("/api/items/SW-1/checkpoints?user=alice").js().size(), 0u);
+
+    // The first drops off while the store is read-only.
+    ASSERT_TRUE(disk.read_only(true)) << std::strerror(errno);
+    s1.sse->close();
+    std::this_thread::sleep_for(std::chrono::seconds(kGraceSeconds));
+    // The other is held through more sweeps while the store is read-only (a canary first).
+    std::this_thread::sleep_for(std::chrono::seconds(3 * kSweepSeconds));
+    settle({&watcher});
+    EXPECT_TRUE(watcher.of("edit.session_released", held).empty()) << watcher.all();
+    auto listed = list_item(admin_token, "SW-1");
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    EXPECT_EQ(str(listed[0], "id"), held);
+    // Writable again: the next sweep keeps the work and releases it.
+    ASSERT_TRUE(disk.read_only(false)) << std::strerror(errno);
+    auto later = watcher.wait_for("edit.session_released", held, std::chrono::seconds(kSweepSeconds + 10));
+    ASSERT_TRUE(later) << watcher.all();
+    auto cps = as(port(), alice).get("/api/items/SW-1/checkpoints?user=alice").js();
+    ASSERT_EQ(cps.size(), 1u) << cps.dump();
+    EXPECT_EQ(str(cps[0], "context"), "disconnected");
+    EXPECT_EQ(as(port(), alice).get("/api/items/SW-1/checkpoints/" + str(cps[0], "id") + "/file").body, "alice's sketch");
+}
+
+INSTANTIATE_TEST_SUITE_P(Db, SweeperAndStore, ::testing::Values(Db::sqlite, Db::postgres), param_name);
 
 // SQLite's own disk fills: writes answer 507 (a clear 5xx, never a crash or a bare 500), reads
 // go on, PRAGMA integrity_check passes, and writes work again once there is room.

@@ -94,10 +94,17 @@ int connect_local(int port, std::chrono::milliseconds timeout) {
 }
 
 namespace {
+// A socket call with a timeout (SO_RCVTIMEO / SO_SNDTIMEO) fails with EINTR when the process
+// was stopped (SIGSTOP) and continued, even without a handler (signal(7)): tried again, at
+// most a few times.
+constexpr int kEintrRetries = 8;
+
 bool send_all(int fd, const std::string& data) {
     size_t off = 0;
+    int interrupted = 0;
     while (off < data.size()) {
         ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR && ++interrupted <= kEintrRetries) continue;
         if (n <= 0) return false;
         off += static_cast<size_t>(n);
     }
@@ -107,7 +114,11 @@ bool send_all(int fd, const std::string& data) {
 // Reads more bytes into buffer; false on EOF, error or timeout.
 bool fill(int fd, std::string& buffer) {
     char tmp[16384];
-    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    ssize_t n;
+    int interrupted = 0;
+    do {
+        n = ::recv(fd, tmp, sizeof tmp, 0);
+    } while (n < 0 && errno == EINTR && ++interrupted <= kEintrRetries);
     if (n <= 0) return false;
     buffer.append(tmp, static_cast<size_t>(n));
     return true;

@@ -4,7 +4,8 @@
 // admin's force-release or because its network went away (the stream is cut; the grace runs
 // out and the sweeper releases it as `disconnected`). Once resumed, the holder cannot upload
 // work for, push a checkpoint into or release the old session (404 each, with the envelope), the
-// lock is free for others, and the work it had uploaded is kept as a pinned checkpoint. Also
+// lock is free for others, and the work it had uploaded is kept as a checkpoint (pinned when an
+// admin force-released it, with the usual TTL when the sweeper released it). Also
 // an upload that loses a race with the end of its session (WorkRace, below).
 #include "session_fixture.hpp"
 
@@ -171,7 +172,7 @@ protected:
         ASSERT_TRUE(released) << watcher.all();
         EXPECT_EQ(str(released->js(), "reason"), reason) << released->raw;
 
-        // The work it had uploaded is kept: a pinned checkpoint holding the last upload the
+        // The work it had uploaded is kept: a checkpoint holding the last upload the
         // server acknowledged (the one the holder reported, or one more that was in flight
         // when it stopped).
         auto list = as(port(), alice).get("/api/items/PAUSE-1/checkpoints?user=alice");
@@ -179,7 +180,8 @@ protected:
         ASSERT_EQ(list.js().size(), 1u) << list.body;
         auto cp = list.js()[0];
         EXPECT_EQ(str(cp, "context"), ending == Ending::force_release ? "force_release" : "disconnected") << cp.dump();
-        EXPECT_EQ(cp.value("pinned", false), true) << cp.dump();
+        EXPECT_EQ(cp.value("pinned", false), ending == Ending::force_release) << cp.dump();
+        EXPECT_EQ(cp["expires_at"].is_null(), ending == Ending::force_release) << cp.dump();
         auto bytes = as(port(), alice).get("/api/items/PAUSE-1/checkpoints/" + str(cp, "id") + "/file");
         ASSERT_EQ(bytes.status, 200);
         EXPECT_TRUE(bytes.body == "work-" + std::to_string(acked) || bytes.body == "work-" + std::to_string(acked + 1))
@@ -247,13 +249,14 @@ TEST_P(WorkRace, AnUploadThatLosesToTheEndOfItsSessionIsRefused) {
                      .status;
     });
     // The upload reads the row (not yet deleted for it) and waits for the row lock.
-    for (int i = 0; i < 100; ++i) {
-        if (count("SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                  "WHERE NOT l.granted AND a.query LIKE 'UPDATE edit_sessions SET work_path%'") > 0)
-            break;
-        std::this_thread::sleep_for(20ms);
+    bool waiting = false;
+    for (int i = 0; i < 500 && !waiting; ++i) {
+        waiting = count("SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE NOT l.granted AND a.query LIKE 'UPDATE edit_sessions SET work_path%'") > 0;
+        if (!waiting) std::this_thread::sleep_for(20ms);
     }
     ender.commit();
+    EXPECT_TRUE(waiting) << "the upload never waited for the deleted row: the race was not run";
     upload.join();
     EXPECT_EQ(status.load(), 404);
     EXPECT_EQ(count("SELECT COUNT(*) FROM edit_sessions"), 0);
