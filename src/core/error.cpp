@@ -4,8 +4,10 @@
 
 namespace silo {
 
+bool disk_full(int err) { return err == ENOSPC || err == EDQUOT; }
+
 Error file_write_error(int err, const std::string& what) {
-    if (err == ENOSPC || err == EDQUOT)
+    if (disk_full(err))
         return {Errc::insufficient_storage, what + ": the disk is full; nothing was stored"};
     if (err == EROFS) return {Errc::unavailable, what + ": the file store is read-only for now"};
     return internal_error(what);

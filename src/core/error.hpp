@@ -54,6 +54,8 @@ inline Error internal_error(std::string msg) { return {Errc::internal, std::move
 // full (ENOSPC, EDQUOT), unavailable (503) when it is read-only (EROFS), else internal. what says what could not be done ("cannot store the
 // upload").
 Error file_write_error(int err, const std::string& what);
+// Whether errno err means the disk is full (ENOSPC, EDQUOT): the test file_write_error uses.
+bool disk_full(int err);
 
 // Result<T>: either a value or an Error. Cheap to move; never throws on access misuse in
 // release builds (callers check ok() first).

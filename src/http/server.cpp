@@ -11,7 +11,6 @@
 #include <boost/beast/http/file_body.hpp>
 
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -532,8 +531,7 @@ private:
                 keep_alive_ = false;
                 // A read-only disk is unavailable while it lasts (GET /ready says so too); a full
                 // one is 507.
-                const bool full = bec == beast::errc::no_space_on_device || bec.value() == EDQUOT;
-                respond(HttpResponse::error(full ? file_write_error(bec.value(), "cannot store the upload")
+                respond(HttpResponse::error(disk_full(bec.value()) ? file_write_error(bec.value(), "cannot store the upload")
                                                  : Error(Errc::unavailable, "the file store cannot take the upload now: " +
                                                                                 bec.message())));
                 return;

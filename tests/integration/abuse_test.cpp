@@ -33,26 +33,14 @@ long proc_status(pid_t pid, const std::string& key) {
     return -1;
 }
 
-// Opens /api/events with an old Last-Event-ID, reads the head and the first bytes of the
-// replay, and closes. Returns the status (0: no answer).
+// Opens /api/events with an old Last-Event-ID, reads the head and the first frame of the
+// replay, and closes. Returns the status (0: no answer, or no replayed frame).
 int reconnect_from_the_past(int port, const std::string& token, const std::string& ws) {
-    int fd = connect_local(port, std::chrono::milliseconds(10000));
-    if (fd < 0) return 0;
-    std::string req = "GET /api/events?workstation_id=" + ws + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-                      token + "\r\nAccept: text/event-stream\r\nLast-Event-ID: 1\r\n\r\n";
-    int status = 0;
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-        std::string got;
-        char buf[4096];
-        while (got.find("\nid:") == std::string::npos && got.size() < 65536) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, 0);  // bounded by the socket's receive timeout
-            if (n <= 0) break;
-            got.append(buf, static_cast<std::size_t>(n));
-        }
-        if (got.rfind("HTTP/1.1 ", 0) == 0 && got.find("\nid:") != std::string::npos) status = std::stoi(got.substr(9, 3));
-    }
-    ::close(fd);
-    return status;
+    SseClient c(port, "/api/events?workstation_id=" + ws, {{"Authorization", "Bearer " + token}, {"Last-Event-ID", "1"}},
+                std::chrono::seconds(10));
+    if (c.status() != 200) return c.status();
+    auto first = c.next(std::chrono::seconds(10));
+    return first && first->has_id_line ? 200 : 0;
 }
 
 class Abuse : public SessionTest {};

@@ -220,6 +220,9 @@ public:
     // Closes our end (no more reads).
     void close();
     bool open() const { return fd_ >= 0; }
+    // The socket (-1 once closed): e.g. to shut it down as a lost network would, or for a
+    // forked process to own.
+    int fd() const { return fd_; }
 
 private:
     bool read_some(std::chrono::steady_clock::time_point deadline);  // false: timeout or EOF

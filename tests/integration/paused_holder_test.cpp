@@ -27,30 +27,6 @@ namespace {
 
 enum class Ending { force_release, network_drop };
 
-// Opens /api/events for a workstation on a socket of its own and reads the answer's head.
-int open_raw_stream(int port, const std::string& token, const std::string& ws) {
-    int fd = connect_local(port, std::chrono::milliseconds(5000));
-    if (fd < 0) return -1;
-    std::string req = "GET /api/events?workstation_id=" + ws + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-                      token + "\r\nAccept: text/event-stream\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-        ::close(fd);
-        return -1;
-    }
-    std::string head;
-    char buf[512];
-    while (head.find("\r\n\r\n") == std::string::npos && head.size() < 8192) {
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);  // bounded by connect_local's receive timeout
-        if (n <= 0) break;
-        head.append(buf, static_cast<std::size_t>(n));
-    }
-    if (head.rfind("HTTP/1.1 200", 0) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 // The holder's process: uploads "work-<i>" every 50 ms (at most 2,000 times) until the server
 // refuses one, then pushes a checkpoint naming the session and releases it; every answer is a
 // line on report_fd. Never returns.
@@ -104,7 +80,6 @@ protected:
             ::kill(holder, SIGKILL);
             ::waitpid(holder, nullptr, 0);
         }
-        if (stream_fd >= 0) ::close(stream_fd);
         if (report[0] >= 0) ::close(report[0]);
         SessionTest::TearDown();
     }
@@ -122,8 +97,9 @@ protected:
 
         // The holder's stream, opened here and inherited by the holder's process (this process
         // keeps a descriptor of the same socket, to cut the network later).
-        stream_fd = open_raw_stream(port(), alice, a1);
-        ASSERT_GE(stream_fd, 0);
+        stream = std::make_unique<SseClient>(port(), "/api/events?workstation_id=" + a1,
+                                             std::map<std::string, std::string>{{"Authorization", "Bearer " + alice}});
+        ASSERT_EQ(stream->status(), 200) << stream->error_body();
         ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
         holder = ::fork();
         ASSERT_GE(holder, 0);
@@ -165,7 +141,7 @@ protected:
             ASSERT_EQ(fr.status, 200) << fr.body;
             reason = "force_released";
         } else {
-            ASSERT_EQ(::shutdown(stream_fd, SHUT_RDWR), 0);  // the network is gone
+            ASSERT_EQ(::shutdown(stream->fd(), SHUT_RDWR), 0);  // the network is gone
             reason = "disconnected";
         }
         auto released = watcher.wait_for("edit.session_released", sid, std::chrono::seconds(kGraceSeconds + kSweepSeconds + 10));
@@ -213,7 +189,7 @@ protected:
     }
 
     pid_t holder = -1;
-    int stream_fd = -1;
+    std::unique_ptr<SseClient> stream;
     int report[2] = {-1, -1};
 };
 
