@@ -32,7 +32,11 @@ public:
         // mkdtemp made it 0700: the postgres user must reach the cluster inside it.
         std::filesystem::permissions(parent_, std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
                                                   std::filesystem::perms::others_exec);
-        url_ = trim(run("start"));
+        run("start");
+        // From the file the script writes, not from its output: su may add a warning there (the
+        // postgres user cannot enter the working directory of a checkout under a private /tmp
+        // folder), which would end up inside the URL.
+        url_ = trim(read_file(dir_ + "/url"));
     }
     ~OwnCluster() {
         run("stop");
